@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deckhand/deckhand/internal/exit"
+	"github.com/deckhand/deckhand/internal/version"
+)
+
+// cli holds the process streams so tests can run commands in-process.
+type cli struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+func newCLI(in io.Reader, out, err io.Writer) *cli { return &cli{in: in, out: out, err: err} }
+
+// pluginName is the name deckhand answers to as a Docker CLI plugin
+// (installed as ~/.docker/cli-plugins/docker-deckhand).
+const pluginName = "deckhand"
+
+// run executes the command line and returns the process exit code.
+func (c *cli) run(args []string) int {
+	argv := args[1:]
+	asPlugin := strings.HasPrefix(filepath.Base(args[0]), "docker-")
+	if len(argv) > 0 && argv[0] == "docker-cli-plugin-metadata" {
+		return c.pluginMetadata()
+	}
+	if asPlugin && len(argv) > 0 && argv[0] == pluginName {
+		// docker runs plugins as "docker-deckhand deckhand ARGS...".
+		argv = argv[1:]
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root := c.newRootCommand(asPlugin)
+	root.SetArgs(argv)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !exit.Silent(err) {
+		fmt.Fprintf(c.err, "deckhand: %v\n", err)
+	}
+	return exit.Code(err)
+}
+
+func (c *cli) newRootCommand(asPlugin bool) *cobra.Command {
+	use := "deckhand"
+	if asPlugin {
+		use = "docker deckhand"
+	}
+	root := &cobra.Command{
+		Use:   use,
+		Short: "Ship stacks to a Docker Swarm and keep nginx pointing at them",
+		Long: `deckhand renders compose files into swarm stacks, deploys them with a plan,
+waits for them to converge (and rolls back atomically when they don't), keeps an
+nginx configuration in step with the swarm, and sizes the swarm's managers.`,
+		Example: `  # Render the stack with .env and prod.env, failing on any unset variable
+  deckhand render -c deployment.yml --env-file prod.env my-cool-app
+
+  # See what a deploy would change, then deploy and wait for convergence
+  deckhand plan -c deployment.yml my-cool-app
+  deckhand deploy --prune --with-registry-auth -c deployment.yml my-cool-app
+
+  # How likely is a 5-manager swarm to lose quorum if each node fails 1% of the time?
+  deckhand quorum --managers 5 --p 0.01`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version.String(),
+	}
+	root.SetIn(c.in)
+	root.SetOut(c.out)
+	root.SetErr(c.err)
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.AddCommand(
+		newRenderCommand(),
+		newPlanCommand(),
+		newDeployCommand(),
+		newRollbackCommand(),
+		newNginxCommand(),
+		newWatchCommand(),
+		newQuorumCommand(),
+		newVersionCommand(),
+	)
+	return root
+}
+
+// pluginMetadata answers docker's plugin discovery call.
+func (c *cli) pluginMetadata() int {
+	meta := map[string]string{
+		"SchemaVersion":    "0.1.0",
+		"Vendor":           "deckhand",
+		"Version":          version.Version,
+		"ShortDescription": "Ship stacks to a swarm and keep nginx pointing at them",
+		"URL":              "https://github.com/deckhand/deckhand",
+	}
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(meta); err != nil {
+		fmt.Fprintf(c.err, "deckhand: %v\n", err)
+		return exit.Failure
+	}
+	return exit.OK
+}
