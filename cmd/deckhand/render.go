@@ -1,18 +1,46 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
+
+	"github.com/deckhand/deckhand/stack"
 )
 
-// TODO(owner of render): replace this placeholder.
+type renderOptions struct {
+	load   stack.Options
+	format string
+}
+
 func newRenderCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:    "render",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("render: not implemented yet")
+	var o renderOptions
+	cmd := &cobra.Command{
+		Use:   "render [OPTIONS] STACK",
+		Short: "Print the stack exactly as it will be deployed",
+		Long: `Render merges the compose files, substitutes variables from the environment and
+env files, names every resource as swarm will (STACK_web, STACK_default, and
+STACK_KEY_<hash> for configs and secrets with content), and prints the result.
+
+Every variable that is unset and has no default is reported at once with its
+file:line:column; --allow-missing substitutes an empty string instead, as
+docker stack deploy does. Keys swarm ignores or rejects are warned about with
+the swarm way to say them. render never contacts an engine.`,
+		Example: `  # Render with .env next to deployment.yml and the process environment
+  deckhand render -c deployment.yml my-cool-app
+
+  # Merge an override, read production variables, print JSON for a script
+  deckhand render -c deployment.yml -c prod.yml --env-file prod.env --format json my-cool-app
+
+  # Render from standard input
+  REGISTRY=registry.example.com deckhand render -c - my-cool-app < deployment.yml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.load.Name = args[0]
+			o.load.Stdin = cmd.InOrStdin()
+			o.load.Environ = stack.ProcessEnviron()
+			return stack.RunRender(cmd.Context(), o.load, o.format, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	stack.AddLoadFlags(cmd.Flags(), &o.load)
+	cmd.Flags().StringVar(&o.format, "format", "yaml", "output format: yaml or json")
+	return cmd
 }

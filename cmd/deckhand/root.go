@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/deckhand/deckhand/internal/exit"
@@ -40,6 +41,9 @@ func (c *cli) run(args []string) int {
 		// docker runs plugins as "docker-deckhand deckhand ARGS...".
 		argv = argv[1:]
 	}
+
+	// compose-go and docker/cli log through logrus; deckhand reports problems itself.
+	logrus.SetOutput(io.Discard)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
