@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -28,10 +29,22 @@ const defaultNetworkDriver = "overlay"
 
 // ConvertInput is what Convert turns into swarm specs.
 type ConvertInput struct {
-	Namespace  string            // the stack name
-	Document   []byte            // the rendered compose document (Stack.YAML)
-	WorkingDir string            // directory relative file paths are resolved against
-	Environ    map[string]string // values of configs/secrets declared with `environment:`
+	Namespace  string // the stack name
+	Document   []byte // the rendered compose document (Stack.YAML)
+	WorkingDir string // directory relative file paths are resolved against
+	// Configs and Secrets carry the content of the stack's own configs and
+	// secrets by compose key (Stack.Configs/Secrets); the document may omit it.
+	Configs map[string]Object
+	Secrets map[string]Object
+}
+
+// ConvertInputFor renders a loaded stack into the input of Convert.
+func ConvertInputFor(s *Stack) (ConvertInput, error) {
+	doc, err := s.YAML()
+	if err != nil {
+		return ConvertInput{}, err
+	}
+	return ConvertInput{Namespace: s.Name, Document: doc, WorkingDir: s.Project.WorkingDir, Configs: s.Configs, Secrets: s.Secrets}, nil
 }
 
 // Desired is the swarm state a stack document asks for, as engine API specs
@@ -61,7 +74,7 @@ func Convert(ctx context.Context, in ConvertInput, ids ObjectIDs) (*Desired, err
 	if err != nil {
 		return nil, fmt.Errorf("parse rendered stack %q: %w", in.Namespace, err)
 	}
-	inline, err := fixupDocument(dict, in.Environ)
+	inline, err := fixupDocument(dict, in)
 	if err != nil {
 		return nil, fmt.Errorf("stack %q: %w", in.Namespace, err)
 	}
@@ -196,10 +209,11 @@ func withoutInline[T any](all map[string]T, inline map[string]inlineObject) map[
 }
 
 // fixupDocument bridges what compose-go renders and what docker/cli's loader
-// reads: it drops top-level keys docker does not know, takes inline configs
-// and secrets out (marking them external so the loader keeps their names for
-// service references), and restores docker's default secret target.
-func fixupDocument(dict map[string]any, environ map[string]string) (inlineObjects, error) {
+// reads: it drops top-level keys docker does not know, takes the stack's own
+// configs and secrets out (their content comes from the loaded stack, and
+// they are marked external so the loader keeps their names for service
+// references), and restores docker's default secret target.
+func fixupDocument(dict map[string]any, in ConvertInput) (inlineObjects, error) {
 	for k := range dict {
 		switch {
 		case k == "version", k == "services", k == "networks", k == "volumes", k == "configs", k == "secrets", strings.HasPrefix(k, "x-"):
@@ -207,13 +221,9 @@ func fixupDocument(dict map[string]any, environ map[string]string) (inlineObject
 			delete(dict, k)
 		}
 	}
-	var out inlineObjects
-	var err error
-	if out.configs, err = takeInline(dict, "configs", environ); err != nil {
-		return out, err
-	}
-	if out.secrets, err = takeInline(dict, "secrets", environ); err != nil {
-		return out, err
+	out := inlineObjects{
+		configs: takeInline(dict, "configs", in.Configs),
+		secrets: takeInline(dict, "secrets", in.Secrets),
 	}
 	services, _ := dict["services"].(map[string]any)
 	for _, s := range services {
@@ -221,56 +231,82 @@ func fixupDocument(dict map[string]any, environ map[string]string) (inlineObject
 		if !ok {
 			continue
 		}
-		refs, _ := svc["secrets"].([]any)
-		for _, r := range refs {
-			m, ok := r.(map[string]any)
-			if !ok {
-				continue
-			}
-			if src, _ := m["source"].(string); src != "" && m["target"] == "/run/secrets/"+src {
-				delete(m, "target")
-			}
+		if err := fixupService(svc); err != nil {
+			return out, err
 		}
 	}
 	return out, nil
 }
 
-func takeInline(dict map[string]any, section string, environ map[string]string) (map[string]inlineObject, error) {
-	out := map[string]inlineObject{}
-	objs, _ := dict[section].(map[string]any)
-	for _, key := range slices.Sorted(maps.Keys(objs)) {
-		obj, ok := objs[key].(map[string]any)
+// fixupService converts the scalar forms compose-go renders (octal modes and
+// published ports as strings, cpus as numbers) into the ones docker/cli's
+// loader decodes, and drops the secret target compose-go defaults.
+func fixupService(svc map[string]any) error {
+	for _, section := range []string{"configs", "secrets"} {
+		refs, _ := svc[section].([]any)
+		for _, r := range refs {
+			m, ok := r.(map[string]any)
+			if !ok {
+				continue
+			}
+			if src, _ := m["source"].(string); section == "secrets" && src != "" && m["target"] == "/run/secrets/"+src {
+				delete(m, "target")
+			}
+			if mode, ok := m["mode"].(string); ok {
+				v, err := strconv.ParseUint(mode, 8, 32)
+				if err != nil {
+					return fmt.Errorf("%s %v: mode %q is not an octal file mode", section, m["source"], mode)
+				}
+				m["mode"] = int(v)
+			}
+		}
+	}
+	ports, _ := svc["ports"].([]any)
+	for _, p := range ports {
+		m, ok := p.(map[string]any)
 		if !ok {
 			continue
 		}
-		content, hasContent := obj["content"]
-		env, hasEnv := obj["environment"]
-		if !hasContent && !hasEnv {
+		if pub, ok := m["published"].(string); ok {
+			if pub == "" {
+				delete(m, "published")
+				continue
+			}
+			v, err := strconv.ParseUint(pub, 10, 16)
+			if err != nil {
+				return fmt.Errorf("published port %q: swarm publishes single ports only; use one port per entry", pub)
+			}
+			m["published"] = int(v)
+		}
+	}
+	deploy, _ := svc["deploy"].(map[string]any)
+	resources, _ := deploy["resources"].(map[string]any)
+	for _, kind := range []string{"limits", "reservations"} {
+		r, _ := resources[kind].(map[string]any)
+		switch cpus := r["cpus"].(type) {
+		case float64:
+			r["cpus"] = strconv.FormatFloat(cpus, 'f', -1, 64)
+		case int:
+			r["cpus"] = strconv.Itoa(cpus)
+		}
+	}
+	return nil
+}
+
+// takeInline replaces the section's entries that the stack has content for
+// with external references to their final names.
+func takeInline(dict map[string]any, section string, objects map[string]Object) map[string]inlineObject {
+	out := map[string]inlineObject{}
+	objs, _ := dict[section].(map[string]any)
+	for _, key := range slices.Sorted(maps.Keys(objs)) {
+		obj, ok := objects[key]
+		if !ok || obj.External || obj.Data == nil {
 			continue
 		}
-		name, _ := obj["name"].(string)
-		if name == "" {
-			return nil, fmt.Errorf("%s %q has inline data but no rendered name; render the stack with deckhand", section[:len(section)-1], key)
-		}
-		o := inlineObject{name: name, labels: map[string]string{}}
-		if hasContent {
-			o.data = []byte(fmt.Sprint(content))
-		} else {
-			v, ok := environ[fmt.Sprint(env)]
-			if !ok {
-				return nil, fmt.Errorf("%s %q reads environment variable %q, which is not set; set it or use --env-file", section[:len(section)-1], key, env)
-			}
-			o.data = []byte(v)
-		}
-		if labels, ok := obj["labels"].(map[string]any); ok {
-			for k, v := range labels {
-				o.labels[k] = fmt.Sprint(v)
-			}
-		}
-		out[key] = o
-		objs[key] = map[string]any{"name": name, "external": true}
+		out[key] = inlineObject{name: obj.Name, labels: maps.Clone(obj.Labels), data: obj.Data}
+		objs[key] = map[string]any{"name": obj.Name, "external": true}
 	}
-	return out, nil
+	return out
 }
 
 // idLookup answers docker/cli's secret and config lookups from a name→ID
