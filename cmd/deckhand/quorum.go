@@ -1,18 +1,102 @@
 package main
 
 import (
-	"errors"
+	"context"
 
 	"github.com/spf13/cobra"
+
+	"github.com/deckhand/deckhand/internal/engine"
+	"github.com/deckhand/deckhand/quorum"
 )
 
-// TODO(owner of quorum): replace this placeholder.
+// quorumOptions are the flags of `deckhand quorum`.
+type quorumOptions struct {
+	managers  int
+	p         float64
+	mtbf      string
+	mttr      string
+	table     bool
+	target    float64
+	zones     string
+	zoneP     float64
+	zoneCount int
+	zoneLabel string
+	format    string
+}
+
 func newQuorumCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:    "quorum",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("quorum: not implemented yet")
+	var opts quorumOptions
+	cmd := &cobra.Command{
+		Use:   "quorum [flags]",
+		Short: "Show how many manager failures a swarm tolerates and how likely it is to lose quorum",
+		Long: `quorum does the Raft arithmetic of a swarm's managers. N managers need a quorum
+of ⌊N/2⌋+1 and so tolerate K = ⌊(N−1)/2⌋ failures; past that, replicas keep
+serving but nothing can be changed. With each node down with probability p
+(--p, or --mtbf and --mttr: p = MTTR/(MTBF+MTTR)), quorum is lost with the exact
+probability Σ_{i>K} C(N,i)·p^i·(1−p)^(N−i); the estimate C(N,K+1)·p^(K+1) is the
+union bound, never below it.
+
+Offline, give --managers, --zones, --table or --target. Zones (--zones 2,2,1, or
+--zone-count for the best spread) can each fail whole with --zone-p on top of
+node failures.
+
+Without them, quorum reads the swarm DOCKER_HOST points at: every manager's
+state and zone (node label --zone-label), the failures left before quorum is
+lost and, with --p, the probability of losing it. It exits 1 when the swarm has
+already lost quorum.`,
+		Example: `  # 5 managers, each down 1% of the time
+  deckhand quorum --managers 5 --p 0.01
+
+  # 1 to 9 managers side by side, with the best spread over 3 zones
+  deckhand quorum --table --p 0.01 --zone-count 3 --zone-p 0.001
+
+  # The fewest managers that lose quorum less than once in a million
+  deckhand quorum --target 1e-6 --p 0.01
+
+  # Managers spread 2-2-1 over zones that each fail whole 0.1% of the time
+  deckhand quorum --zones 2,2,1 --zone-p 0.001 --p 0.01
+
+  # Node failure probability from availability figures
+  deckhand quorum --managers 3 --mtbf 2000h --mttr 4h
+
+  # The swarm DOCKER_HOST points at, zones from the node label "zone"
+  deckhand quorum --p 0.01 --zone-label zone --format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			o := quorum.Options{
+				Managers: opts.managers, ManagersSet: f.Changed("managers"),
+				P: opts.p, PSet: f.Changed("p"),
+				MTBF: opts.mtbf, MTTR: opts.mttr,
+				Table:  opts.table,
+				Target: opts.target, TargetSet: f.Changed("target"),
+				Zones: opts.zones, ZoneP: opts.zoneP, ZonePSet: f.Changed("zone-p"),
+				ZoneCount: opts.zoneCount, ZoneLabel: opts.zoneLabel,
+				Format: opts.format,
+			}
+			return quorum.Run(cmd.Context(), cmd.OutOrStdout(), o, connectNodeLister)
 		},
 	}
+	f := cmd.Flags()
+	f.IntVar(&opts.managers, "managers", 0, "analyse this many managers offline instead of reading the swarm")
+	f.Float64Var(&opts.p, "p", 0, "probability that one node is down (0 to 1)")
+	f.StringVar(&opts.mtbf, "mtbf", "", "mean time between failures of one node, such as 2000h or 90d (with --mttr, instead of --p)")
+	f.StringVar(&opts.mttr, "mttr", "", "mean time to repair one node, such as 4h or 30m (with --mtbf)")
+	f.BoolVar(&opts.table, "table", false, "show 1 to 9 managers side by side")
+	f.Float64Var(&opts.target, "target", 0, "find the fewest managers whose probability of losing quorum is at most this, such as 1e-6")
+	f.StringVar(&opts.zones, "zones", "", "managers per zone, such as 2,2,1")
+	f.Float64Var(&opts.zoneP, "zone-p", 0, "probability that a whole zone is down (0 to 1)")
+	f.IntVar(&opts.zoneCount, "zone-count", 0, "spread the managers at best over this many zones")
+	f.StringVar(&opts.zoneLabel, "zone-label", "zone", "node label that names a live manager's zone")
+	f.StringVar(&opts.format, "format", "table", "output format: table or json")
+	return cmd
+}
+
+// connectNodeLister connects to the engine the environment names.
+func connectNodeLister(ctx context.Context) (quorum.NodeLister, error) {
+	c, err := engine.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
