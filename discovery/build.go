@@ -225,7 +225,7 @@ func buildService(s swarm.Service, tasks []swarm.Task, nodeByID map[string]swarm
 				u.Servers = append(u.Servers, Server{Addr: a, Port: p.published})
 			}
 		}
-		sortServers(u.Servers)
+		SortServers(u.Servers)
 		u.Servers = slices.Compact(u.Servers)
 		svc.Upstreams = append(svc.Upstreams, u)
 		if routed && p.target == want {
@@ -361,7 +361,9 @@ func labelsMatch(have, want map[string]string) bool {
 	return true
 }
 
-func sortServers(s []Server) {
+// SortServers sorts servers by address (IP addresses first, in address
+// order, then host names) and port.
+func SortServers(s []Server) {
 	slices.SortFunc(s, func(a, b Server) int {
 		aa, errA := netip.ParseAddr(a.Addr)
 		ba, errB := netip.ParseAddr(b.Addr)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // NormalizeHost lower-cases a virtual host name and checks that it is a DNS
@@ -39,8 +41,10 @@ func NormalizeHost(h string) (string, error) {
 }
 
 // ValidPath checks that p is an absolute URI path made of characters that
-// need no quoting in nginx (RFC 3986 unreserved, '/', '%XX' escapes and a few
-// sub-delimiters), with no nginx syntax (spaces, quotes, ';', '{', '}', '$', '#').
+// need no quoting in nginx: letters and digits (any script), '/' and
+// -._~:@!*+,=&. Spaces, quotes, ';', '{', '}', '$', '#' and '\' are refused.
+// '%' is refused too: nginx matches locations against the decoded URI, so a
+// path is written decoded ("/café/", not "/caf%C3%A9/").
 func ValidPath(p string) error {
 	if p == "" || p[0] != '/' {
 		return errors.New("must start with '/'")
@@ -48,25 +52,21 @@ func ValidPath(p string) error {
 	if len(p) > 1024 {
 		return errors.New("is longer than 1024 characters")
 	}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
+	if !utf8.ValidString(p) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, c := range p {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("-._~/:@!*+,=&", c) >= 0:
+		case c < utf8.RuneSelf && strings.ContainsRune("-._~/:@!*+,=&", c):
+		case c >= utf8.RuneSelf && (unicode.IsLetter(c) || unicode.IsDigit(c)):
 		case c == '%':
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
-				return errors.New("has a '%' that is not followed by two hex digits")
-			}
-			i += 2
+			return errors.New("holds a '%' escape; nginx matches the decoded path, so write it decoded")
 		default:
-			return errors.New("may only hold letters, digits, '%XX' escapes and -._~/:@!*+,=&")
+			return errors.New("may only hold letters, digits and -._~/:@!*+,=&")
 		}
 	}
 	return nil
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // ValidName checks a service or upstream name: what swarm allows for service
