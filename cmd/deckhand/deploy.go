@@ -1,18 +1,60 @@
 package main
 
 import (
-	"errors"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/deckhand/deckhand/stack"
 )
 
-// TODO(owner of deploy): replace this placeholder.
+type deployOptions struct {
+	load   stack.Options
+	run    stack.DeployRun
+	detach bool
+	wait   bool
+}
+
 func newDeployCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:    "deploy",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("deploy: not implemented yet")
+	var o deployOptions
+	cmd := &cobra.Command{
+		Use:   "deploy [OPTIONS] STACK",
+		Short: "Deploy a stack and wait until it converges",
+		Long: `Deploy does what docker stack deploy does, with the same specs, plus:
+preflight checks before any write (all problems reported together), one
+registry lookup per distinct image, writes only for what changed (networks,
+then configs and secrets, then services, in parallel), pruning of old
+hash-named config/secret versions, and a wait until every changed service has
+converged. An update that swarm paused or rolled back is a failure.
+
+With --atomic any failure (engine error, convergence failure, timeout,
+Ctrl-C) restores every service this run updated and removes everything it
+created.
+
+Exit codes: 0 converged, 1 error before or while applying, 3 failed to
+converge (rolled back or timed out).`,
+		Example: `  # What CI runs instead of docker stack deploy
+  deckhand deploy --prune --with-registry-auth --resolve-image always -c deployment.yml my-cool-app
+
+  # All or nothing, give up after two minutes, machine-readable result
+  deckhand deploy --atomic --timeout 2m --format json -c deployment.yml my-cool-app`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.load.Name = args[0]
+			o.load.Stdin = cmd.InOrStdin()
+			o.load.Environ = stack.ProcessEnviron()
+			o.run.Deploy.Wait = o.wait && !o.detach
+			return stack.RunDeploy(cmd.Context(), o.load, o.run, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	fs := cmd.Flags()
+	stack.AddLoadFlags(fs, &o.load)
+	addPlanFlags(fs, &o.run.Deploy)
+	fs.BoolVar(&o.run.Deploy.WithRegistryAuth, "with-registry-auth", false, "send registry credentials (docker config, credential helpers) to the swarm agents")
+	fs.BoolVar(&o.detach, "detach", false, "return after writing, without waiting for the services to converge")
+	fs.BoolVar(&o.wait, "wait", true, "wait until every changed service converges (the default; --detach turns it off)")
+	fs.DurationVar(&o.run.Deploy.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
+	fs.BoolVar(&o.run.Deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
+	fs.StringVar(&o.run.Format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")
+	return cmd
 }

@@ -1,18 +1,43 @@
 package main
 
 import (
-	"errors"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/deckhand/deckhand/stack"
 )
 
-// TODO(owner of rollback): replace this placeholder.
+type rollbackOptions struct {
+	opts   stack.RollbackOptions
+	detach bool
+	format string
+}
+
 func newRollbackCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:    "rollback",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("rollback: not implemented yet")
+	var o rollbackOptions
+	cmd := &cobra.Command{
+		Use:   "rollback [OPTIONS] STACK [SERVICE...]",
+		Short: "Roll services of a stack back to their previous spec",
+		Long: `Rollback asks swarm to roll the named services of the stack (all of them when
+none is named) back to the spec they had before their last update, then waits
+for them to converge like deploy does. Services are named by their key in the
+compose file (web) or their swarm name (my-cool-app_web).`,
+		Example: `  # Undo the last deploy of the web service
+  deckhand rollback my-cool-app web
+
+  # Roll back every service of the stack that has a previous spec
+  deckhand rollback --timeout 2m my-cool-app`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.opts.Services = args[1:]
+			o.opts.Wait = !o.detach
+			return stack.RunRollback(cmd.Context(), args[0], o.opts, o.format, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	fs := cmd.Flags()
+	fs.BoolVar(&o.detach, "detach", false, "return after requesting the rollback, without waiting")
+	fs.DurationVar(&o.opts.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
+	fs.StringVar(&o.format, "format", "text", "output format: text or json")
+	return cmd
 }

@@ -1,0 +1,161 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/engine"
+	"github.com/deckhand/deckhand/internal/exit"
+)
+
+// PlanRun are the inputs of RunPlan besides the stack.
+type PlanRun struct {
+	Deploy           DeployOptions
+	Format           string // text or json
+	DetailedExitCode bool   // exit 2 when the plan has changes
+	DockerConfig     string // docker config dir for registry credentials; "" = default
+}
+
+// DeployRun are the inputs of RunDeploy besides the stack.
+type DeployRun struct {
+	Deploy       DeployOptions
+	Format       string // text or json
+	DockerConfig string
+}
+
+func checkFormat(f string) error {
+	if f != "text" && f != "json" {
+		return fmt.Errorf("unknown --format %q: use text or json", f)
+	}
+	return nil
+}
+
+func checkResolve(mode string) error {
+	switch mode {
+	case ResolveAlways, ResolveChanged, ResolveNever:
+		return nil
+	}
+	return fmt.Errorf("unknown --resolve-image %q: use always, changed or never", mode)
+}
+
+// loadForDeploy loads the stack and connects to the engine: the edge shared
+// by plan and deploy.
+func loadForDeploy(ctx context.Context, lo Options, dockerConfig string, d *DeployOptions, errw io.Writer) (ConvertInput, *client.Client, error) {
+	if err := checkResolve(d.ResolveImage); err != nil {
+		return ConvertInput{}, nil, err
+	}
+	st, err := Load(ctx, lo)
+	if err != nil {
+		return ConvertInput{}, nil, err
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(errw, "warning: %s\n", w)
+	}
+	in, err := ConvertInputFor(st)
+	if err != nil {
+		return ConvertInput{}, nil, err
+	}
+	auth, err := LoadRegistryAuth(dockerConfig)
+	if err != nil {
+		return ConvertInput{}, nil, err
+	}
+	d.Auth = auth.Encode
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	c, err := engine.Connect(ctx)
+	if err != nil {
+		return ConvertInput{}, nil, err
+	}
+	return in, c, nil
+}
+
+// RunPlan loads the stack, checks it against the swarm and prints what a
+// deploy would write, without writing anything.
+func RunPlan(ctx context.Context, lo Options, r PlanRun, out, errw io.Writer) error {
+	if err := checkFormat(r.Format); err != nil {
+		return err
+	}
+	in, c, err := loadForDeploy(ctx, lo, r.DockerConfig, &r.Deploy, errw)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	prep, err := Prepare(ctx, c, in, r.Deploy)
+	if err != nil {
+		return err
+	}
+	if r.Format == "json" {
+		err = WriteJSON(out, prep.Plan)
+	} else {
+		err = WritePlan(out, prep.Plan)
+	}
+	if err != nil {
+		return err
+	}
+	if r.DetailedExitCode && prep.Plan.HasChanges() {
+		return exit.With(exit.Changes, nil)
+	}
+	return nil
+}
+
+// RunDeploy loads, checks, applies and waits for the stack, printing
+// progress (to errw with --format json, where out gets the result).
+func RunDeploy(ctx context.Context, lo Options, r DeployRun, out, errw io.Writer) error {
+	if err := checkFormat(r.Format); err != nil {
+		return err
+	}
+	in, c, err := loadForDeploy(ctx, lo, r.DockerConfig, &r.Deploy, errw)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r.Deploy.Out = out
+	if r.Format == "json" {
+		r.Deploy.Out = errw
+	}
+	res, err := Deploy(ctx, c, in, r.Deploy)
+	if r.Format == "json" {
+		if jerr := WriteJSON(out, res); jerr != nil && err == nil {
+			err = jerr
+		}
+	} else if err == nil {
+		fmt.Fprintf(out, "Stack %s: %s\n", res.Stack, res.Outcome)
+	}
+	return err
+}
+
+// RunRollback rolls services of a stack back to their previous spec.
+func RunRollback(ctx context.Context, namespace string, o RollbackOptions, format string, out, errw io.Writer) error {
+	if err := checkFormat(format); err != nil {
+		return err
+	}
+	if err := ValidateName(namespace); err != nil {
+		return err
+	}
+	c, err := engine.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	o.Out = out
+	if format == "json" {
+		o.Out = errw
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	res, err := Rollback(ctx, c, namespace, o)
+	if format == "json" {
+		if jerr := WriteJSON(out, res); jerr != nil && err == nil {
+			err = jerr
+		}
+	} else if err == nil {
+		fmt.Fprintf(out, "Stack %s: %s\n", res.Stack, res.Outcome)
+	}
+	return err
+}
