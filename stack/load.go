@@ -314,6 +314,7 @@ var (
 	schemaErrRE = regexp.MustCompile(`^validating (.+?): ([A-Za-z0-9_.\-]+) (.*)$`)
 	extraKeyRE  = regexp.MustCompile(`^additional propert(?:y|ies) '([^']+)'.* not allowed$`)
 	interpErrRE = regexp.MustCompile(`^error while interpolating ([A-Za-z0-9_.\-]+): (.*)$`)
+	undefRE     = regexp.MustCompile(`^service "([^"]+)" refers to undefined (config|secret|network|volume) ([^:]+): invalid compose project$`)
 )
 
 // composeError makes compose-go's errors name the files as the user gave
@@ -337,6 +338,9 @@ func composeError(err error, srcs []source) error {
 		}
 	} else if m := interpErrRE.FindStringSubmatch(msg); m != nil {
 		msg = locatePath(srcs, "", m[1]) + m[1] + ": " + m[2]
+	} else if m := undefRE.FindStringSubmatch(msg); m != nil {
+		svc, kind, name := m[1], m[2], m[3]
+		msg = fmt.Sprintf("%sservice %q uses %s %q, which is not declared: add it under the top-level %ss: key", locatePath(srcs, "", "services."+svc+"."+kind+"s"), svc, kind, name, kind)
 	}
 	return &loadError{msg: "invalid compose file: " + msg, err: err}
 }
