@@ -3,6 +3,9 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
@@ -77,4 +80,53 @@ func Subscribe(ctx context.Context, e Eventer) (<-chan struct{}, <-chan error) {
 		}
 	}()
 	return out, errc
+}
+
+// Engine is the part of the engine client a watcher needs.
+type Engine interface {
+	Lister
+	Eventer
+}
+
+// EngineSource reads the model from an engine for nginx.Watch, logging each
+// distinct set of label warnings once rather than on every poll.
+type EngineSource struct {
+	Engine  Engine
+	Options Options
+	Logger  *slog.Logger
+	// Timeout bounds one read (three list calls); zero means 10 s.
+	Timeout time.Duration
+
+	lastWarnings string
+}
+
+// Read lists the swarm and builds the model.
+func (s *EngineSource) Read(ctx context.Context) (Model, error) {
+	timeout := s.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	m, warnings, err := Read(rctx, s.Engine, s.Options)
+	if err != nil {
+		return Model{}, err
+	}
+	var b strings.Builder
+	for _, w := range warnings {
+		b.WriteString(w.Error())
+		b.WriteByte('\n')
+	}
+	if b.String() != s.lastWarnings && s.Logger != nil {
+		for _, w := range warnings {
+			s.Logger.Warn("left out of the nginx config", "err", w)
+		}
+	}
+	s.lastWarnings = b.String()
+	return m, nil
+}
+
+// Subscribe streams service and node events.
+func (s *EngineSource) Subscribe(ctx context.Context) (<-chan struct{}, <-chan error) {
+	return Subscribe(ctx, s.Engine)
 }

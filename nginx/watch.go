@@ -1,0 +1,310 @@
+package nginx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/deckhand/deckhand/discovery"
+)
+
+// Source is where Watch reads the swarm from.
+type Source interface {
+	// Read returns a model of the whole swarm; on error nothing was read.
+	Read(ctx context.Context) (discovery.Model, error)
+	// Subscribe signals service and node changes until the stream breaks
+	// (the error channel says why) or ctx ends.
+	Subscribe(ctx context.Context) (<-chan struct{}, <-chan error)
+}
+
+// ConfigApplier puts rendered bytes in place (Applier in production).
+type ConfigApplier interface {
+	Apply(ctx context.Context, data []byte) (Result, error)
+}
+
+// Timing holds Watch's intervals; zero fields take DefaultTiming's values.
+type Timing struct {
+	FastPoll    time.Duration // task polling while a service is updating or converging
+	SlowPoll    time.Duration // task polling when everything is steady
+	DebounceMin time.Duration // quiet time after the last change before applying
+	DebounceMax time.Duration // longest a change waits while changes keep coming
+	Resync      time.Duration // full re-render and apply, even if nothing seems changed
+	BackoffMin  time.Duration // first retry delay after an engine error
+	BackoffMax  time.Duration // longest retry delay
+}
+
+// DefaultTiming is what `deckhand watch` uses unless told otherwise.
+var DefaultTiming = Timing{
+	FastPoll:    250 * time.Millisecond,
+	SlowPoll:    2 * time.Second,
+	DebounceMin: 200 * time.Millisecond,
+	DebounceMax: 2 * time.Second,
+	Resync:      5 * time.Minute,
+	BackoffMin:  500 * time.Millisecond,
+	BackoffMax:  30 * time.Second,
+}
+
+func (t Timing) withDefaults() Timing {
+	d := DefaultTiming
+	set := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&t.FastPoll, d.FastPoll)
+	set(&t.SlowPoll, d.SlowPoll)
+	set(&t.DebounceMin, d.DebounceMin)
+	set(&t.DebounceMax, d.DebounceMax)
+	set(&t.Resync, d.Resync)
+	set(&t.BackoffMin, d.BackoffMin)
+	set(&t.BackoffMax, d.BackoffMax)
+	if t.DebounceMax < t.DebounceMin {
+		t.DebounceMax = t.DebounceMin
+	}
+	return t
+}
+
+// WatchConfig is everything Watch needs.
+type WatchConfig struct {
+	Source   Source
+	Template *Template
+	HTTPPort int
+	Applier  ConfigApplier
+	Timing   Timing
+	Logger   *slog.Logger
+	Metrics  *Metrics // optional
+}
+
+// backoff doubles a delay from min to max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(b.cur*2, b.max)
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// watcher is Watch's state; only the loop goroutine touches it.
+type watcher struct {
+	cfg WatchConfig
+	t   Timing
+	log *slog.Logger
+	met *Metrics
+
+	applied      []byte // bytes last put in place successfully
+	appliedModel discovery.Model
+	pending      []byte // rendered, waiting for the debounce window
+	pendingModel discovery.Model
+	firstChange  time.Time // when pending first became non-nil
+	failed       []byte    // bytes whose test failed; not retried until they change
+	lastErr      string    // last logged read/render error, to log each once
+
+	readBackoff  backoff
+	eventBackoff backoff
+	reachable    bool
+}
+
+// Watch keeps the nginx config in step with the source until ctx ends. It
+// reads at once and applies, then re-reads on every event and poll, debounces
+// changes, resyncs periodically and rides out engine errors with back-off,
+// keeping the last good config in place.
+func Watch(ctx context.Context, cfg WatchConfig) error {
+	if cfg.Source == nil || cfg.Applier == nil || cfg.Template == nil {
+		return errors.New("watch: source, applier and template are required")
+	}
+	w := &watcher{cfg: cfg, t: cfg.Timing.withDefaults(), log: cfg.Logger, met: cfg.Metrics}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	if w.met == nil {
+		w.met = NewMetrics()
+	}
+	w.readBackoff = backoff{min: w.t.BackoffMin, max: w.t.BackoffMax}
+	w.eventBackoff = backoff{min: w.t.BackoffMin, max: w.t.BackoffMax}
+	return w.run(ctx)
+}
+
+func (w *watcher) run(ctx context.Context) error {
+	// A stream ends only with an error (or ctx), so a new subscription never
+	// overlaps an old one.
+	events, eventErrs := w.cfg.Source.Subscribe(ctx)
+
+	pollTimer := time.NewTimer(0) // first read at once
+	defer pollTimer.Stop()
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	defer debounce.Stop()
+	resubscribe := time.NewTimer(time.Hour)
+	resubscribe.Stop()
+	defer resubscribe.Stop()
+	resync := time.NewTicker(w.t.Resync)
+	defer resync.Stop()
+
+	first := true
+	for {
+		force := false
+		select {
+		case <-ctx.Done():
+			return nil
+		case _, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			w.eventBackoff.reset()
+		case err := <-eventErrs:
+			events, eventErrs = nil, nil
+			if ctx.Err() != nil {
+				return nil
+			}
+			d := w.eventBackoff.next()
+			w.log.Warn("engine event stream broke; polling until it is back", "err", err, "retry_in", d)
+			resubscribe.Reset(d)
+			continue
+		case <-resubscribe.C:
+			events, eventErrs = w.cfg.Source.Subscribe(ctx)
+			// events may have been missed while the stream was down: read now.
+		case <-pollTimer.C:
+		case <-resync.C:
+			force = true
+		case <-debounce.C:
+			w.applyPending(ctx)
+			pollTimer.Reset(w.pollInterval())
+			continue
+		}
+
+		wasReachable := w.reachable
+		m, ok := w.read(ctx)
+		if !ok {
+			pollTimer.Reset(w.readBackoff.next())
+			continue
+		}
+		w.readBackoff.reset()
+		if !wasReachable && events == nil && eventErrs == nil {
+			// engine is back: reconnect the event stream now rather than at the back-off's pace.
+			resubscribe.Reset(0)
+		}
+		out, ok := w.render(m)
+		if ok {
+			switch {
+			case first || force:
+				first = false
+				w.failed = nil
+				w.pending, w.pendingModel = out, m
+				debounce.Stop()
+				w.applyPending(ctx)
+			case bytes.Equal(out, w.applied):
+				if w.pending != nil {
+					w.pending = nil
+					debounce.Stop()
+				}
+			case bytes.Equal(out, w.failed), bytes.Equal(out, w.pending):
+				w.pendingModel = m
+			default:
+				now := time.Now()
+				if w.pending == nil {
+					w.firstChange = now
+				}
+				w.pending, w.pendingModel = out, m
+				wait := min(w.t.DebounceMin, w.firstChange.Add(w.t.DebounceMax).Sub(now))
+				debounce.Reset(max(wait, 0))
+			}
+		}
+		pollTimer.Reset(w.pollInterval())
+	}
+}
+
+func (w *watcher) pollInterval() time.Duration {
+	if w.pending != nil || w.appliedModel.Settling() || w.pendingModel.Settling() {
+		return w.t.FastPoll
+	}
+	return w.t.SlowPoll
+}
+
+func (w *watcher) read(ctx context.Context) (discovery.Model, bool) {
+	m, err := w.cfg.Source.Read(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.met.readError()
+			if w.reachable || w.lastErr != err.Error() {
+				w.log.Error("cannot read the swarm; keeping the last good nginx config", "err", err)
+			}
+			w.lastErr = err.Error()
+		}
+		w.reachable = false
+		w.met.setReachable(false)
+		return discovery.Model{}, false
+	}
+	if !w.reachable && w.lastErr != "" {
+		w.log.Info("swarm readable again")
+	}
+	w.reachable = true
+	w.met.setReachable(true)
+	return m, true
+}
+
+func (w *watcher) render(m discovery.Model) ([]byte, bool) {
+	out, err := Render(m, w.cfg.Template, w.cfg.HTTPPort)
+	w.met.rendered(err)
+	if err != nil {
+		if w.lastErr != err.Error() {
+			w.log.Error("cannot render the nginx config; keeping the last good one", "err", err)
+		}
+		w.lastErr = err.Error()
+		return nil, false
+	}
+	w.lastErr = ""
+	return out, true
+}
+
+func (w *watcher) applyPending(ctx context.Context) {
+	if w.pending == nil {
+		return
+	}
+	data, m := w.pending, w.pendingModel
+	w.pending = nil
+	res, err := w.cfg.Applier.Apply(ctx, data)
+	switch {
+	case IsTestFailure(err):
+		w.failed = data
+		w.met.testFailed()
+		w.log.Error("new nginx config failed its test; the previous one stays", "err", err)
+		return
+	case err != nil && !res.Changed:
+		w.met.applyFailed()
+		w.log.Error("cannot apply the nginx config; will retry", "err", err)
+		return
+	}
+	added, removed := m.Diff(w.appliedModel)
+	w.applied, w.appliedModel = data, m
+	w.met.setUpstreams(m)
+	if err != nil {
+		w.met.reloadFailed()
+		w.log.Error("nginx config written but the reload failed", "err", err, "added", added, "removed", removed)
+		return
+	}
+	w.met.applied(res.Reloaded, time.Now())
+	if res.Changed {
+		w.log.Info("nginx config applied", "reloaded", res.Reloaded, "added", fmt.Sprint(added), "removed", fmt.Sprint(removed), "upstreams", len(upstreamNames(m)))
+	}
+}
+
+func upstreamNames(m discovery.Model) []string {
+	var out []string
+	for _, s := range m.Services {
+		for _, u := range s.Upstreams {
+			out = append(out, u.Name)
+		}
+	}
+	return out
+}
