@@ -40,6 +40,7 @@ type liveReport struct {
 	st         Status
 	checkErr   error
 	p          float64
+	pDesc      string
 	pGiven     bool
 	loss       Prob
 	label      string
@@ -63,7 +64,7 @@ func runLive(ctx context.Context, w io.Writer, o Options, p float64, pGiven bool
 	if checkErr != nil && !errors.Is(checkErr, ErrNoQuorum) {
 		return checkErr
 	}
-	r := liveReport{st: st, checkErr: checkErr, p: p, pGiven: pGiven, label: o.ZoneLabel, zoneP: o.ZoneP}
+	r := liveReport{st: st, checkErr: checkErr, p: p, pDesc: describeP(o, p), pGiven: pGiven, label: o.ZoneLabel, zoneP: o.ZoneP}
 	if st.HasQuorum {
 		if pGiven {
 			r.loss = st.Loss(p)
@@ -81,11 +82,11 @@ func runLive(ctx context.Context, w io.Writer, o Options, p float64, pGiven bool
 				switch {
 				case len(unlabelled) > 0:
 					r.warnings = append(r.warnings, fmt.Sprintf("managers without node label %q: %s; label them with `docker node update --label-add %s=ZONE NODE`", o.ZoneLabel, strings.Join(unlabelled, ", "), o.ZoneLabel))
-				case pGiven || o.ZonePSet:
+				case o.ZonePSet:
 					r.zoneLoss, r.zoneLossOK = st.ZoneLoss(spread, p, o.ZoneP), true
 				}
-				if maxUp(spread) > st.FailuresLeft {
-					r.warnings = append(r.warnings, fmt.Sprintf("losing zone %q (%d managers up) loses quorum: spread the managers so no zone holds more than %d", largestZone(spread, names), maxUp(spread), st.FailuresLeft))
+				if st.FailuresLeft > 0 && maxUp(spread) > st.FailuresLeft {
+					r.warnings = append(r.warnings, fmt.Sprintf("losing zone %q (%d managers up) loses quorum: spread the managers so that no zone holds more than %d of those up", largestZone(spread, names), maxUp(spread), st.FailuresLeft))
 				}
 			}
 		}
@@ -175,7 +176,7 @@ func (r liveReport) write(w io.Writer) error {
 	} else {
 		k.line("failures left", "%d", r.st.FailuresLeft)
 		if r.pGiven {
-			k.line("loss probability", "%s  (each manager up fails with p %s)", r.loss, fmtP(r.p))
+			k.line("loss probability", "%s  (node down probability %s)", r.loss, r.pDesc)
 		}
 	}
 	if r.zones != nil {
@@ -186,7 +187,7 @@ func (r liveReport) write(w io.Writer) error {
 		k.line(fmt.Sprintf("up per zone (label %q)", r.label), "%s", strings.Join(parts, " "))
 	}
 	if r.zoneLossOK {
-		k.line("loss with zones", "%s  (each zone down with p %s)", r.zoneLoss, fmtP(r.zoneP))
+		k.line("loss with zones", "%s  (zone down probability %s)", r.zoneLoss, fmtP(r.zoneP))
 	}
 	if err := k.flush(); err != nil {
 		return err

@@ -129,12 +129,12 @@ func checkCombination(o Options) error {
 // probJSON is a probability for scripts: its value (0 when below
 // float64's range) and its base-10 logarithm (null for 0).
 type probJSON struct {
-	P     float64  `json:"p"`
+	Value float64  `json:"value"`
 	Log10 *float64 `json:"log10"`
 }
 
 func toJSON(p Prob) probJSON {
-	out := probJSON{P: p.Float()}
+	out := probJSON{Value: p.Float()}
 	if !p.IsZero() {
 		l := p.Log10()
 		out.Log10 = &l
@@ -167,7 +167,7 @@ func describeP(o Options, p float64) string {
 	if o.PSet || o.MTBF == "" {
 		return fmtP(p)
 	}
-	return fmt.Sprintf("%.6g  = MTTR %s / (MTBF %s + MTTR %s)", p, o.MTTR, o.MTBF, o.MTTR)
+	return fmt.Sprintf("%.6g = MTTR %s / (MTBF %s + MTTR %s)", p, o.MTTR, o.MTBF, o.MTTR)
 }
 
 // evenNote explains that an even count adds no tolerance, or is "".
