@@ -376,11 +376,34 @@ func fieldName(path string) string {
 // are equivalent to absent ones, and without defaults the engine fills in.
 func normalizeSpec(spec swarm.ServiceSpec) map[string]any {
 	spec.TaskTemplate.ForceUpdate = 0
+	var refs map[string]any
 	if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
 		c := *cs
 		if c.Isolation == "default" {
 			c.Isolation = ""
 		}
+		// Compare config and secret references by name and mount, not by
+		// ID (unknown before the object exists), and show them in one line.
+		refs = map[string]any{}
+		var cfgs, secs []any
+		for _, r := range c.Configs {
+			cfgs = append(cfgs, refSummary(r.ConfigName, r.File, r.Runtime != nil))
+		}
+		for _, r := range c.Secrets {
+			var f *swarm.ConfigReferenceFileTarget
+			if r.File != nil {
+				ff := swarm.ConfigReferenceFileTarget(*r.File)
+				f = &ff
+			}
+			secs = append(secs, refSummary(r.SecretName, f, false))
+		}
+		if len(cfgs) > 0 {
+			refs["Configs"] = cfgs
+		}
+		if len(secs) > 0 {
+			refs["Secrets"] = secs
+		}
+		c.Configs, c.Secrets = nil, nil
 		spec.TaskTemplate.ContainerSpec = &c
 	}
 	if spec.TaskTemplate.Runtime == swarm.RuntimeContainer {
@@ -398,6 +421,12 @@ func normalizeSpec(spec swarm.ServiceSpec) map[string]any {
 	var tree map[string]any
 	if err := json.Unmarshal(raw, &tree); err != nil {
 		panic(fmt.Sprintf("unmarshal service spec: %v", err))
+	}
+	if len(refs) > 0 {
+		tt, _ := tree["TaskTemplate"].(map[string]any)
+		if cs, ok := tt["ContainerSpec"].(map[string]any); ok {
+			maps.Copy(cs, refs)
+		}
 	}
 	pruned, _ := pruneEmpty(tree).(map[string]any)
 	if pruned == nil {
@@ -495,4 +524,12 @@ func flatten(prefix string, v any, out map[string]string) {
 // specsEqual reports whether two service specs are the same for the engine.
 func specsEqual(a, b swarm.ServiceSpec) bool {
 	return reflect.DeepEqual(normalizeSpec(a), normalizeSpec(b))
+}
+
+// refSummary is a config or secret reference in one comparable line.
+func refSummary(name string, f *swarm.ConfigReferenceFileTarget, runtime bool) string {
+	if runtime || f == nil {
+		return name + " (runtime)"
+	}
+	return fmt.Sprintf("%s -> %s (uid %s, gid %s, mode %04o)", name, f.Name, f.UID, f.GID, uint32(f.Mode))
 }

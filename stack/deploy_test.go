@@ -1,0 +1,550 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/deckhand/deckhand/internal/exit"
+)
+
+func init() {
+	// -update refreshes golden files; whichever test file of the package
+	// registers it first wins.
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files under testdata/")
+	}
+}
+
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+func assertGolden(t *testing.T, got []byte, name string) {
+	t.Helper()
+	path := filepath.Join("testdata", "deploy", name)
+	if updateGolden() {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden %s: %v (run go test -update)", path, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from golden (run go test ./stack -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+const testImage = "127.0.0.1:5000/svc:1"
+
+var testDigest = digest.Digest("sha256:" + strings.Repeat("ab", 32))
+
+func loadInput(t *testing.T, name, file string, env map[string]string) ConvertInput {
+	t.Helper()
+	if env == nil {
+		env = map[string]string{"IMAGE": testImage}
+	}
+	st, err := Load(context.Background(), Options{Name: name, Files: []string{filepath.Join("testdata", "deploy", file)}, Environ: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ConvertInputFor(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func testOptions(out *bytes.Buffer) DeployOptions {
+	return DeployOptions{
+		ResolveImage: ResolveAlways, Parallel: 4, KeepVersions: 2, Wait: true, Timeout: time.Minute,
+		Auth:         func(string) (string, error) { return "ENCODED-CREDENTIALS", nil },
+		Out:          out, WaitInterval: time.Millisecond, Settle: time.Nanosecond,
+	}
+}
+
+func engineWithImage() *fakeEngine {
+	f := newFakeEngine()
+	f.images[testImage] = testDigest
+	return f
+}
+
+func TestConvertRichMatchesGolden(t *testing.T) {
+	d, err := Convert(context.Background(), loadInput(t, "demo", "rich.yml", nil), ObjectIDs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertGolden(t, append(got, '\n'), "rich.convert.golden.json")
+	// docker/cli's default secret target is the secret's key, not /run/secrets/key.
+	web := d.Services["demo_web"].TaskTemplate.ContainerSpec
+	if got := web.Secrets[0].File.Name; got != "db_password" {
+		t.Errorf("secret target = %q, want docker's default %q", got, "db_password")
+	}
+	if got := web.Configs[0].File.Mode; got != 0o440 {
+		t.Errorf("config mode = %o, want 440", got)
+	}
+}
+
+func TestDeployTwiceSecondRunWritesNothing(t *testing.T) {
+	f := engineWithImage()
+	var out bytes.Buffer
+	in := loadInput(t, "demo", "rich.yml", nil)
+	res, err := Deploy(context.Background(), f, in, testOptions(&out))
+	if err != nil {
+		t.Fatalf("first deploy: %v\n%s", err, out.String())
+	}
+	if res.Outcome != DeployConverged {
+		t.Fatalf("outcome = %q", res.Outcome)
+	}
+	web := f.serviceByName("demo_web")
+	if got, want := web.Spec.TaskTemplate.ContainerSpec.Image, testImage+"@"+testDigest.String(); got != want {
+		t.Errorf("image = %q, want digest-pinned %q", got, want)
+	}
+	if web.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretID == "" || strings.HasPrefix(web.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretID, pendingIDPrefix) {
+		t.Errorf("secret reference has no real ID: %+v", web.Spec.TaskTemplate.ContainerSpec.Secrets[0])
+	}
+	before := len(f.writes())
+	res, err = Deploy(context.Background(), f, in, testOptions(&out))
+	if err != nil {
+		t.Fatalf("second deploy: %v", err)
+	}
+	if extra := f.writes()[before:]; len(extra) != 0 {
+		t.Errorf("no-op redeploy wrote %v", extra)
+	}
+	if res.Outcome != DeployNoChanges {
+		t.Errorf("outcome = %q, want %q", res.Outcome, DeployNoChanges)
+	}
+	// The image is resolved once per distinct image, not once per service.
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "DistributionInspect ") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("DistributionInspect called %d times over two deploys of 2 services sharing one image, want 2", n)
+	}
+}
+
+func TestApplyOrderNetworksThenObjectsThenServices(t *testing.T) {
+	f := engineWithImage()
+	var out bytes.Buffer
+	if _, err := Deploy(context.Background(), f, loadInput(t, "demo", "rich.yml", nil), testOptions(&out)); err != nil {
+		t.Fatal(err)
+	}
+	rank := map[string]int{"NetworkCreate": 0, "ConfigCreate": 1, "SecretCreate": 1, "ServiceCreate": 2}
+	last := -1
+	for _, w := range f.writes() {
+		m, _, _ := strings.Cut(w, " ")
+		r := rank[m]
+		if r < last {
+			t.Fatalf("write %q after a later phase; writes: %v", w, f.writes())
+		}
+		last = r
+	}
+	if got := len(f.writes()); got != 6 { // 2 networks, 1 config, 1 secret, 2 services
+		t.Errorf("writes = %v, want 6", f.writes())
+	}
+}
+
+func TestApplyRunsServiceWritesInParallel(t *testing.T) {
+	f := engineWithImage()
+	f.gate, f.gateN = make(chan struct{}), 3
+	d := &Desired{Namespace: "par", Networks: nil, Configs: map[string]swarm.ConfigSpec{}, Secrets: map[string]swarm.SecretSpec{}, Services: map[string]swarm.ServiceSpec{}}
+	for _, n := range []string{"a", "b", "c", "d", "e", "f"} {
+		d.Services["par_"+n] = swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "par_" + n}, TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: testImage}}}
+	}
+	p, err := MakePlan(d, &Live{}, PlanOptions{ResolveImage: ResolveNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := Apply(ctx, f, p, ApplyOptions{Parallel: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if f.peakN != 3 {
+		t.Errorf("peak concurrent service writes = %d, want exactly --parallel 3", f.peakN)
+	}
+	if got := len(f.writes()); got != 6 {
+		t.Errorf("writes = %d, want 6", got)
+	}
+}
+
+func TestPlanDiffRedactsEnvValues(t *testing.T) {
+	f := engineWithImage()
+	var out bytes.Buffer
+	if _, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out)); err != nil {
+		t.Fatal(err)
+	}
+	f.images["127.0.0.1:5000/svc:2"] = digest.Digest("sha256:" + strings.Repeat("cd", 32))
+	in := loadInput(t, "demo", "simple_v2.yml", map[string]string{"IMAGE": "127.0.0.1:5000/svc:2", "API_TOKEN": "tok-very-secret"})
+	prep, err := Prepare(context.Background(), f, in, testOptions(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, js bytes.Buffer
+	if err := WritePlan(&text, prep.Plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(&js, prep.Plan); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{text.String(), js.String()} {
+		if strings.Contains(s, "tok-very-secret") || strings.Contains(s, "VERSION=2") {
+			t.Errorf("plan shows an env value:\n%s", s)
+		}
+	}
+	assertGolden(t, text.Bytes(), "simple_v2.plan.golden")
+	if !prep.Plan.HasChanges() {
+		t.Error("plan has no changes")
+	}
+	if writes := f.writes(); slices.ContainsFunc(writes, func(w string) bool { return strings.Contains(w, "svc:2") }) {
+		t.Errorf("plan wrote: %v", writes)
+	}
+}
+
+func TestPreflightReportsAllProblemsAndWritesNothing(t *testing.T) {
+	f := newFakeEngine() // knows no image
+	var out bytes.Buffer
+	_, err := Deploy(context.Background(), f, loadInput(t, "demo", "external.yml", nil), testOptions(&out))
+	if exit.Code(err) != exit.Failure {
+		t.Fatalf("exit code = %d (%v), want 1", exit.Code(err), err)
+	}
+	for _, want := range []string{`network "shared_net"`, `secret "shared_secret"`, `config "shared_config"`, `image "127.0.0.1:5000/svc:1"`, "nothing was written"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("preflight failure wrote %v", w)
+	}
+}
+
+func TestNoLeaderFailsBeforeAnyWrite(t *testing.T) {
+	f := engineWithImage()
+	f.noLeader = true
+	var out bytes.Buffer
+	_, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out))
+	if err == nil || !strings.Contains(err.Error(), "quorum") || !strings.Contains(err.Error(), "unreachable managers") {
+		t.Fatalf("err = %v, want a quorum error naming unreachable managers", err)
+	}
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("wrote %v without a leader", w)
+	}
+}
+
+func TestNotAManager(t *testing.T) {
+	f := engineWithImage()
+	f.notSwarm = true
+	var out bytes.Buffer
+	_, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out))
+	if err == nil || !strings.Contains(err.Error(), "swarm init") {
+		t.Fatalf("err = %v, want advice to init a swarm", err)
+	}
+}
+
+// deployV1 deploys simple.yml and returns the engine, ready for a v2 deploy.
+func deployV1(t *testing.T) *fakeEngine {
+	t.Helper()
+	f := engineWithImage()
+	f.images["127.0.0.1:5000/svc:2"] = digest.Digest("sha256:" + strings.Repeat("cd", 32))
+	var out bytes.Buffer
+	if _, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out)); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func v2Input(t *testing.T) ConvertInput {
+	return loadInput(t, "demo", "simple_v2.yml", map[string]string{"IMAGE": "127.0.0.1:5000/svc:2", "API_TOKEN": "tok"})
+}
+
+func TestEngineRejectsServiceMidApply(t *testing.T) {
+	for _, atomic := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "atomic"}[atomic], func(t *testing.T) {
+			f := deployV1(t)
+			v1 := f.serviceByName("demo_api").Spec
+			f.fail["ServiceCreate demo_extra"] = errors.New("rpc error: code = InvalidArgument desc = port 18090 is already in use")
+			var out bytes.Buffer
+			o := testOptions(&out)
+			o.Atomic = atomic
+			o.Parallel = 1 // deterministic: api (update) is written before extra (create) fails
+			res, err := Deploy(context.Background(), f, v2Input(t), o)
+			if exit.Code(err) != exit.Failure {
+				t.Fatalf("exit code = %d (%v), want 1", exit.Code(err), err)
+			}
+			if !strings.Contains(err.Error(), `create service "demo_extra"`) {
+				t.Errorf("error does not name the service: %v", err)
+			}
+			api := f.serviceByName("demo_api").Spec
+			restored := specsEqual(api, v1)
+			if atomic && !restored {
+				t.Errorf("--atomic left demo_api updated: %v", DiffServiceSpecs(v1, api))
+			}
+			if !atomic && restored {
+				t.Error("without --atomic demo_api should keep its update")
+			}
+			if atomic {
+				if len(res.Undone) == 0 || !strings.Contains(err.Error(), "atomic") {
+					t.Errorf("atomic undo not reported: %v / %v", res.Undone, err)
+				}
+				if f.serviceByName("demo_extra") != nil {
+					t.Error("created service left behind")
+				}
+				if n := len(f.configs); n != 0 {
+					t.Errorf("configs created by the failed run left behind: %d", n)
+				}
+			}
+		})
+	}
+}
+
+func TestRolledBackUpdateExits3(t *testing.T) {
+	for _, atomic := range []bool{false, true} {
+		f := deployV1(t)
+		f.behaviour["demo_api"] = "rollback"
+		var out bytes.Buffer
+		o := testOptions(&out)
+		o.Atomic = atomic
+		res, err := Deploy(context.Background(), f, v2Input(t), o)
+		if exit.Code(err) != exit.NotConverge {
+			t.Fatalf("exit code = %d (%v), want 3", exit.Code(err), err)
+		}
+		for _, want := range []string{"demo_api", "rolled back", "non-zero exit"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error does not mention %q: %v", want, err)
+			}
+		}
+		if res.Outcome != DeployNotConverged {
+			t.Errorf("outcome = %q", res.Outcome)
+		}
+		if atomic && f.serviceByName("demo_extra") != nil {
+			t.Error("--atomic left the created service")
+		}
+	}
+}
+
+func TestStuckServiceTimesOutAndAtomicRemovesIt(t *testing.T) {
+	f := deployV1(t)
+	f.behaviour["demo_extra"] = "stuck"
+	var out bytes.Buffer
+	o := testOptions(&out)
+	o.Atomic, o.Timeout = true, 50*time.Millisecond
+	_, err := Deploy(context.Background(), f, v2Input(t), o)
+	if exit.Code(err) != exit.NotConverge || !strings.Contains(err.Error(), "timed out") || !strings.Contains(err.Error(), "health check never passed") {
+		t.Fatalf("err = %v (exit %d), want exit 3 timed out with the task error", err, exit.Code(err))
+	}
+	if f.serviceByName("demo_extra") != nil {
+		t.Error("--atomic left the service that never converged")
+	}
+}
+
+func TestCanceledWaitWithAtomicRestores(t *testing.T) {
+	f := deployV1(t)
+	f.behaviour["demo_extra"] = "stuck"
+	v1 := f.serviceByName("demo_api").Spec
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	o := testOptions(&out)
+	o.Atomic = true
+	o.Out = &cancelOnWrite{w: &out, cancel: cancel, trigger: "demo_extra: 0/1"}
+	_, err := Deploy(ctx, f, v2Input(t), o)
+	if exit.Code(err) == exit.OK || !strings.Contains(err.Error(), "canceled") {
+		t.Fatalf("err = %v, want a non-zero canceled deploy", err)
+	}
+	if !specsEqual(f.serviceByName("demo_api").Spec, v1) {
+		t.Error("Ctrl-C with --atomic did not restore demo_api")
+	}
+	if f.serviceByName("demo_extra") != nil {
+		t.Error("Ctrl-C with --atomic left demo_extra")
+	}
+}
+
+// cancelOnWrite cancels a context once trigger is written: Ctrl-C during the wait.
+type cancelOnWrite struct {
+	w       *bytes.Buffer
+	cancel  func()
+	trigger string
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.trigger) {
+		c.cancel()
+	}
+	return c.w.Write(p)
+}
+
+func TestCredentialsNeverInOutput(t *testing.T) {
+	f := engineWithImage()
+	var out bytes.Buffer
+	o := testOptions(&out)
+	o.WithRegistryAuth = true
+	res, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(res)
+	if strings.Contains(out.String()+string(js), "ENCODED-CREDENTIALS") {
+		t.Error("credentials leaked into output or JSON")
+	}
+	if got := f.authSeen[testImage]; len(got) != 1 || got[0] != "ENCODED-CREDENTIALS" {
+		t.Errorf("registry lookups got auth %q, want the encoded credentials once", got)
+	}
+}
+
+func TestPruneRemovesServicesAndOldVersions(t *testing.T) {
+	f := deployV1(t)
+	var out bytes.Buffer
+	o := testOptions(&out)
+	// Three versions of motd, one per deploy.
+	for _, msg := range []string{"a", "b", "c"} {
+		st, err := Load(context.Background(), Options{Name: "demo", Files: []string{"testdata/deploy/simple_v2.yml"},
+			Environ: map[string]string{"IMAGE": "127.0.0.1:5000/svc:2", "API_TOKEN": "tok", "MOTD": msg}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := ConvertInputFor(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Deploy(context.Background(), f, in, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	motd := 0
+	for _, c := range f.configs {
+		if c.Spec.Labels[LabelKey] == "motd" {
+			motd++
+		}
+	}
+	if motd != 3 {
+		t.Errorf("motd versions = %d, want 3 (prune was off)", motd)
+	}
+	o.Prune, o.KeepVersions = true, 2
+	res, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.serviceByName("demo_extra") != nil {
+		t.Error("--prune kept a service no longer in the file")
+	}
+	motd = 0
+	for _, c := range f.configs {
+		if c.Spec.Labels[LabelKey] == "motd" {
+			motd++
+		}
+	}
+	if motd != 2 {
+		t.Errorf("after prune motd versions = %d, want --keep-versions 2; result %+v", motd, res.Changes)
+	}
+}
+
+func TestRollbackUsesPreviousSpec(t *testing.T) {
+	f := deployV1(t)
+	v1 := f.serviceByName("demo_api").Spec
+	var out bytes.Buffer
+	if _, err := Deploy(context.Background(), f, v2Input(t), testOptions(&out)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Rollback(context.Background(), f, "demo", RollbackOptions{Services: []string{"api"}, Wait: true, Out: &out, WaitInterval: time.Millisecond, Settle: time.Nanosecond})
+	if err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if !specsEqual(f.serviceByName("demo_api").Spec, v1) {
+		t.Error("demo_api is not back on its previous spec")
+	}
+	if len(res.Services) != 1 || res.Services[0].Outcome != OutcomeConverged {
+		t.Errorf("result = %+v", res.Services)
+	}
+	if _, err := Rollback(context.Background(), f, "demo", RollbackOptions{Services: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), `"demo_nope" is not part of stack`) {
+		t.Errorf("unknown service: err = %v", err)
+	}
+}
+
+func TestStaleVersionsKeepsNewest(t *testing.T) {
+	vs := []objectVersion{
+		{name: "s_k_1", key: "k", created: 1}, {name: "s_k_2", key: "k", created: 2},
+		{name: "s_k_3", key: "k", created: 3}, {name: "s_k_4", key: "k", created: 4},
+		{name: "s_j_1", key: "j", created: 1},
+	}
+	got := staleVersions(vs, map[string]bool{"s_k_4": true}, map[string]bool{"s_k_1": true}, 2)
+	var names []string
+	for _, v := range got {
+		names = append(names, v.name)
+	}
+	if want := []string{"s_k_2"}; !slices.Equal(names, want) {
+		t.Errorf("stale = %v, want %v (newest 2 kept, declared and used never pruned)", names, want)
+	}
+}
+
+func TestAssess(t *testing.T) {
+	two := uint64(2)
+	running := swarm.Task{DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}}
+	complete := swarm.Task{DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateComplete}}
+	svc := func(mod func(*swarm.Service)) swarm.Service {
+		s := swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &two}}}}
+		mod(&s)
+		return s
+	}
+	slot := func(t swarm.Task, n int) swarm.Task { t.Slot = n; return t }
+	cases := []struct {
+		name  string
+		svc   swarm.Service
+		tasks []swarm.Task
+		want  waitState
+	}{
+		{"all running", svc(func(*swarm.Service) {}), []swarm.Task{slot(running, 1), slot(running, 2)}, stateConverged},
+		{"one of two", svc(func(*swarm.Service) {}), []swarm.Task{slot(running, 1)}, stateProgressing},
+		{"updating", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateUpdating} }), []swarm.Task{slot(running, 1), slot(running, 2)}, stateProgressing},
+		{"rolled back", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted} }), nil, stateRolledBack},
+		{"paused", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStatePaused} }), nil, statePaused},
+		{"one-shot completed", svc(func(s *swarm.Service) {
+			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
+		}), []swarm.Task{slot(complete, 1), slot(complete, 2)}, stateDone},
+		{"completed is not running", svc(func(*swarm.Service) {}), []swarm.Task{slot(complete, 1), slot(complete, 2)}, stateProgressing},
+		{"global, nothing placed yet", swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{Global: &swarm.GlobalService{}}}}, nil, stateProgressing},
+		{"global running", swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{Global: &swarm.GlobalService{}}}}, []swarm.Task{func() swarm.Task { t := running; t.NodeID = "n1"; return t }()}, stateConverged},
+	}
+	for _, c := range cases {
+		if got := assess(c.svc, c.tasks).state; got != c.want {
+			t.Errorf("%s: state = %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func TestDiffIgnoresEngineDefaults(t *testing.T) {
+	d, err := Convert(context.Background(), loadInput(t, "demo", "rich.yml", nil), ObjectIDs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := d.Services["demo_web"]
+	if diff := DiffServiceSpecs(engineDefaults(spec), spec); len(diff) != 0 {
+		t.Errorf("engine defaults show as changes: %v", diff)
+	}
+	changed := spec
+	r := uint64(5)
+	changed.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &r}}
+	diff := DiffServiceSpecs(spec, changed)
+	if len(diff) != 1 || diff[0].Field != "replicas" || diff[0].Old != "2" || diff[0].New != "5" {
+		t.Errorf("diff = %+v, want replicas 2 -> 5", diff)
+	}
+}
