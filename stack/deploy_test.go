@@ -72,8 +72,8 @@ func loadInput(t *testing.T, name, file string, env map[string]string) ConvertIn
 func testOptions(out *bytes.Buffer) DeployOptions {
 	return DeployOptions{
 		ResolveImage: ResolveAlways, Parallel: 4, KeepVersions: 2, Wait: true, Timeout: time.Minute,
-		Auth:         func(string) (string, error) { return "ENCODED-CREDENTIALS", nil },
-		Out:          out, WaitInterval: time.Millisecond, Settle: time.Nanosecond,
+		Auth: func(string) (string, error) { return "ENCODED-CREDENTIALS", nil },
+		Out:  out, WaitInterval: time.Millisecond, Settle: time.Nanosecond,
 	}
 }
 
@@ -515,7 +515,9 @@ func TestAssess(t *testing.T) {
 		{"all running", svc(func(*swarm.Service) {}), []swarm.Task{slot(running, 1), slot(running, 2)}, stateConverged},
 		{"one of two", svc(func(*swarm.Service) {}), []swarm.Task{slot(running, 1)}, stateProgressing},
 		{"updating", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateUpdating} }), []swarm.Task{slot(running, 1), slot(running, 2)}, stateProgressing},
-		{"rolled back", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted} }), nil, stateRolledBack},
+		{"rolled back", svc(func(s *swarm.Service) {
+			s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted}
+		}), nil, stateRolledBack},
 		{"paused", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStatePaused} }), nil, statePaused},
 		{"one-shot completed", svc(func(s *swarm.Service) {
 			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
