@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -127,19 +128,25 @@ func checkCombination(o Options) error {
 }
 
 // probJSON is a probability for scripts: its value (0 when below
-// float64's range) and its base-10 logarithm (null for 0).
+// float64's range) and its base-10 logarithm (null for 0), both to 12
+// significant digits, about what the log-space arithmetic guarantees.
 type probJSON struct {
-	Value float64  `json:"value"`
-	Log10 *float64 `json:"log10"`
+	Value json.Number  `json:"value"`
+	Log10 *json.Number `json:"log10"`
 }
 
 func toJSON(p Prob) probJSON {
-	out := probJSON{Value: p.Float()}
+	out := probJSON{Value: jsonNumber(p.Float())}
 	if !p.IsZero() {
-		l := p.Log10()
+		l := jsonNumber(p.Log10())
 		out.Log10 = &l
 	}
 	return out
+}
+
+// jsonNumber writes f with 12 significant digits.
+func jsonNumber(f float64) json.Number {
+	return json.Number(strconv.FormatFloat(f, 'g', 12, 64))
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -3,6 +3,7 @@ package quorum
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -68,6 +69,9 @@ func TestRunLiveGolden(t *testing.T) {
 			err := Run(context.Background(), &out, tt.opts, func(context.Context) (NodeLister, error) { return f, nil })
 			if tt.lost != errors.Is(err, ErrNoQuorum) || (!tt.lost && err != nil) {
 				t.Fatalf("Run error = %v, want lost quorum: %v", err, tt.lost)
+			}
+			if tt.opts.Format == "json" && !json.Valid(out.Bytes()) {
+				t.Errorf("output is not JSON:\n%s", out.Bytes())
 			}
 			golden(t, filepath.Join("run", tt.name+".golden"), out.Bytes())
 		})
