@@ -19,13 +19,17 @@ func (s *Stack) YAML() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render stack %q: %w", s.Name, err)
 	}
+	header := fmt.Sprintf("# stack %q rendered by deckhand: services deploy as %s_<service>\n\n", s.Name, s.Name)
+	if !bytes.Contains(raw, []byte("$")) {
+		return append([]byte(header), raw...), nil // nothing to escape
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("render stack %q: re-read: %w", s.Name, err)
 	}
 	escapeDollars(&doc)
-	doc.HeadComment = fmt.Sprintf("stack %q rendered by deckhand: services deploy as %s_<service>", s.Name, s.Name)
 	var buf bytes.Buffer
+	buf.WriteString(header)
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
