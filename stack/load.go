@@ -501,4 +501,3 @@ func (s *Stack) ServiceKeys() []string {
 	sort.Strings(keys)
 	return keys
 }
-
