@@ -86,7 +86,7 @@ func DefaultTemplate() *Template {
 func ParseTemplate(name, text string) (*Template, error) {
 	t, err := template.New(name).Option("missingkey=error").Funcs(Funcs).Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("parse template %s: %w", name, err)
+		return nil, fmt.Errorf("parse template %s: %w; fix the template (see --help of nginx render for its data)", name, err)
 	}
 	return &Template{t: t}, nil
 }
