@@ -7,8 +7,10 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -30,6 +32,8 @@ type Template struct {
 type Data struct {
 	// HTTPPort is the port server blocks listen on (--http-port).
 	HTTPPort int
+	// Listen is the listen directive's address: "PORT" or "ADDR:PORT" (--listen-addr).
+	Listen string
 	// Model is the full discovery model, for templates that need more.
 	Model discovery.Model
 	// Upstreams are the upstreams that have at least one server, sorted by name.
@@ -107,7 +111,17 @@ func LoadTemplate(path string) (*Template, error) {
 // Render executes tmpl with the model. It is pure; every name, host, path and
 // address is checked again so a hand-made model cannot inject nginx syntax.
 func Render(m discovery.Model, tmpl *Template, httpPort int) ([]byte, error) {
+	return RenderListen(m, tmpl, "", httpPort)
+}
+
+// RenderListen is Render with server blocks listening on listenAddr (an IP
+// address; empty means every address).
+func RenderListen(m discovery.Model, tmpl *Template, listenAddr string, httpPort int) ([]byte, error) {
 	d, err := NewData(m, httpPort)
+	if err != nil {
+		return nil, err
+	}
+	d.Listen, err = listenArg(listenAddr, httpPort)
 	if err != nil {
 		return nil, err
 	}
@@ -118,12 +132,24 @@ func Render(m discovery.Model, tmpl *Template, httpPort int) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// listenArg builds the listen directive's argument from an IP address and port.
+func listenArg(addr string, port int) (string, error) {
+	if addr == "" {
+		return strconv.Itoa(port), nil
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Zone() != "" {
+		return "", fmt.Errorf("listen address %q is not an IP address; use --listen-addr 127.0.0.1 or similar", addr)
+	}
+	return netip.AddrPortFrom(ip, uint16(port)).String(), nil
+}
+
 // NewData checks the model and arranges it for templates.
 func NewData(m discovery.Model, httpPort int) (Data, error) {
 	if httpPort < 1 || httpPort > 65535 {
 		return Data{}, fmt.Errorf("http port %d is out of range; use --http-port between 1 and 65535", httpPort)
 	}
-	d := Data{HTTPPort: httpPort, Model: m}
+	d := Data{HTTPPort: httpPort, Listen: strconv.Itoa(httpPort), Model: m}
 	servers := map[string]*VirtualHost{}
 	live := map[string]bool{}
 	owner := map[string]string{}

@@ -182,3 +182,17 @@ func TestUserTemplate(t *testing.T) {
 		t.Fatal("want an error for a missing template file")
 	}
 }
+
+func TestRenderListenAddr(t *testing.T) {
+	for addr, want := range map[string]string{"": "listen 8080 default_server;", "127.0.0.1": "listen 127.0.0.1:8080 default_server;", "::1": "listen [::1]:8080 default_server;"} {
+		out, err := RenderListen(discovery.Model{}, DefaultTemplate(), addr, 8080)
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("listen %q: %v\n%s", addr, err, out)
+		}
+	}
+	for _, bad := range []string{"localhost", "127.0.0.1;", "fe80::1%eth0"} {
+		if _, err := RenderListen(discovery.Model{}, DefaultTemplate(), bad, 80); err == nil {
+			t.Errorf("listen %q: want an error", bad)
+		}
+	}
+}

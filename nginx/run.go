@@ -26,6 +26,7 @@ type Options struct {
 	Network       string
 	Template      string
 	HTTPPort      int
+	ListenAddr    string
 	Out           string
 	TestCommand   string
 	ReloadCommand string
@@ -39,6 +40,7 @@ type Options struct {
 func AddFlags(fs *pflag.FlagSet, o *Options, withApply, withWatch bool) {
 	fs.StringVar(&o.Template, "template", "", "Go text/template file to render instead of the built-in one")
 	fs.IntVar(&o.HTTPPort, "http-port", DefaultHTTPPort, "port the server blocks listen on")
+	fs.StringVar(&o.ListenAddr, "listen-addr", "", "IP address the server blocks listen on (default: every address)")
 	fs.StringArrayVar(&o.NodeLabels, "node-label", nil, "only route ingress ports to nodes with this label (key=value, repeatable)")
 	fs.StringVar(&o.NodeAddr, "node-addr", discovery.NodeAddrIP, `node address to use: "addr" (the node's swarm address) or "hostname"`)
 	fs.StringVar(&o.Backend, "backend", discovery.BackendPublished, `"published" (node address × published port) or "tasks" (task IPs on --network × target port)`)
@@ -62,6 +64,9 @@ func AddFlags(fs *pflag.FlagSet, o *Options, withApply, withWatch bool) {
 func (o Options) discoveryOptions() (discovery.Options, error) {
 	labels, err := discovery.ParseNodeLabels(o.NodeLabels)
 	if err != nil {
+		return discovery.Options{}, err
+	}
+	if _, err := listenArg(o.ListenAddr, o.HTTPPort); err != nil {
 		return discovery.Options{}, err
 	}
 	d := discovery.Options{Stacks: o.Stacks, NodeLabels: labels, NodeAddr: o.NodeAddr, Backend: o.Backend, Network: o.Network}
@@ -116,7 +121,7 @@ func render(ctx context.Context, l discovery.Lister, dopts discovery.Options, tm
 		enc.SetIndent("", "  ")
 		return enc.Encode(m)
 	}
-	b, err := Render(m, tmpl, o.HTTPPort)
+	b, err := RenderListen(m, tmpl, o.ListenAddr, o.HTTPPort)
 	if err != nil {
 		return err
 	}
@@ -154,7 +159,7 @@ func apply(ctx context.Context, l discovery.Lister, dopts discovery.Options, tmp
 	for _, w := range warnings {
 		fmt.Fprintf(errw, "warning: %v\n", w)
 	}
-	b, err := Render(m, tmpl, o.HTTPPort)
+	b, err := RenderListen(m, tmpl, o.ListenAddr, o.HTTPPort)
 	if err != nil {
 		return err
 	}
@@ -212,7 +217,7 @@ func RunWatch(ctx context.Context, o Options, out, errw io.Writer) error {
 	src := &discovery.EngineSource{Engine: c, Options: dopts, Logger: log}
 	log.Info("watching the swarm", "out", o.Out, "stacks", fmt.Sprint(o.Stacks), "backend", dopts.Backend)
 	return Watch(ctx, WatchConfig{
-		Source: src, Template: tmpl, HTTPPort: o.HTTPPort, Timing: o.Timing, Logger: log, Metrics: met,
+		Source: src, Template: tmpl, HTTPPort: o.HTTPPort, ListenAddr: o.ListenAddr, Timing: o.Timing, Logger: log, Metrics: met,
 		Applier: &Applier{Path: o.Out, TestCommand: o.TestCommand, ReloadCommand: o.ReloadCommand},
 	})
 }

@@ -72,10 +72,12 @@ type WatchConfig struct {
 	Source   Source
 	Template *Template
 	HTTPPort int
-	Applier  ConfigApplier
-	Timing   Timing
-	Logger   *slog.Logger
-	Metrics  *Metrics // optional
+	// ListenAddr is the IP address server blocks listen on; empty for all.
+	ListenAddr string
+	Applier    ConfigApplier
+	Timing     Timing
+	Logger     *slog.Logger
+	Metrics    *Metrics // optional
 }
 
 // backoff doubles a delay from min to max.
@@ -254,7 +256,7 @@ func (w *watcher) read(ctx context.Context) (discovery.Model, bool) {
 }
 
 func (w *watcher) render(m discovery.Model) ([]byte, bool) {
-	out, err := Render(m, w.cfg.Template, w.cfg.HTTPPort)
+	out, err := RenderListen(m, w.cfg.Template, w.cfg.ListenAddr, w.cfg.HTTPPort)
 	w.met.rendered(err)
 	if err != nil {
 		if w.lastErr != err.Error() {
