@@ -26,6 +26,7 @@ type Options struct {
 	Target      float64 // --target: smallest N meeting this probability
 	TargetSet   bool    // --target was given
 	Zones       string  // --zones: a spread such as 2,2,1
+	ZonesSet    bool    // --zones was given
 	ZoneP       float64 // --zone-p: one zone's probability of being down
 	ZonePSet    bool    // --zone-p was given
 	ZoneCount   int     // --zone-count: spread the managers over this many zones
@@ -57,7 +58,7 @@ func Run(ctx context.Context, w io.Writer, o Options, connect Connector) error {
 			return err
 		}
 	}
-	offline := o.ManagersSet || o.Zones != "" || o.Table || o.TargetSet
+	offline := o.ManagersSet || o.ZonesSet || o.Table || o.TargetSet
 	if !offline {
 		return runLive(ctx, w, o, p, pGiven, connect)
 	}
@@ -69,7 +70,7 @@ func Run(ctx context.Context, w io.Writer, o Options, connect Connector) error {
 		return runTable(w, o, p)
 	case o.TargetSet:
 		return runTarget(w, o, p)
-	case o.Zones != "":
+	case o.ZonesSet:
 		return runZones(w, o, p)
 	default:
 		return runManagers(w, o, p)
@@ -108,16 +109,16 @@ func resolveP(o Options) (float64, bool, error) {
 
 // checkCombination refuses flags that ask for different things at once.
 func checkCombination(o Options) error {
-	if o.Table && (o.ManagersSet || o.TargetSet || o.Zones != "") {
+	if o.Table && (o.ManagersSet || o.TargetSet || o.ZonesSet) {
 		return errors.New("--table shows 1 to 9 managers: drop --managers, --target and --zones (--zone-count and --zone-p add a zone column)")
 	}
-	if o.TargetSet && (o.ManagersSet || o.Zones != "") {
+	if o.TargetSet && (o.ManagersSet || o.ZonesSet) {
 		return errors.New("--target finds the manager count: drop --managers and --zones (use --zone-count to size with zones)")
 	}
-	if o.Zones != "" && o.ZoneCount != 0 {
+	if o.ZonesSet && o.ZoneCount != 0 {
 		return errors.New("--zones already sets the zones: drop --zone-count")
 	}
-	offline := o.ManagersSet || o.Zones != "" || o.Table || o.TargetSet
+	offline := o.ManagersSet || o.ZonesSet || o.Table || o.TargetSet
 	if o.ZoneCount != 0 && !offline {
 		return errors.New("--zone-count needs --managers, --table or --target; live mode reads zones from --zone-label")
 	}

@@ -70,7 +70,7 @@ already lost quorum.`,
 				MTBF: opts.mtbf, MTTR: opts.mttr,
 				Table:  opts.table,
 				Target: opts.target, TargetSet: f.Changed("target"),
-				Zones: opts.zones, ZoneP: opts.zoneP, ZonePSet: f.Changed("zone-p"),
+				Zones: opts.zones, ZonesSet: f.Changed("zones"), ZoneP: opts.zoneP, ZonePSet: f.Changed("zone-p"),
 				ZoneCount: opts.zoneCount, ZoneLabel: opts.zoneLabel,
 				Format: opts.format,
 			}
