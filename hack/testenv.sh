@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# hack/testenv.sh brings up (or down) what deckhand's end-to-end tests need on
+# this machine: a Docker engine that is a single-node swarm manager, nginx, and
+# an authenticated registry on 127.0.0.1:5000. It is idempotent: every step
+# first checks whether its part is already there and only acts when it is not.
+#
+#   hack/testenv.sh up      install, start and record what is missing
+#   hack/testenv.sh down    stop what "up" started (the registry; dockerd only if "up" started it)
+#   hack/testenv.sh status  print the recorded facts and whether each part answers
+#
+# The facts the Go tests need (registry address, user, password, docker socket)
+# are written to $DECKHAND_TESTENV_DIR/env.json (default /var/lib/deckhand-testenv),
+# which internal/testenv reads.
+set -euo pipefail
+
+STATE_DIR=${DECKHAND_TESTENV_DIR:-/var/lib/deckhand-testenv}
+ENV_FILE=$STATE_DIR/env.json
+DOCKER_SOCK=/var/run/docker.sock
+DOCKER_HOST_URL=unix://$DOCKER_SOCK
+REGISTRY_ADDR=127.0.0.1:5000
+REGISTRY_USER=deckhand
+REG_DIR=$STATE_DIR/registry
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+step() { printf '==> %s\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+die() {
+	printf 'testenv: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# docker runs Debian's client (the engine's own version) against the default
+# socket, whatever DOCKER_HOST the caller has set.
+docker() {
+	local bin=/usr/bin/docker
+	[ -x "$bin" ] || bin=$(command -v docker) || die "no docker client found; run: hack/testenv.sh up"
+	DOCKER_HOST=$DOCKER_HOST_URL DOCKER_CONTEXT= "$bin" "$@"
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || die "hack/testenv.sh $1 must run as root (it installs packages and starts dockerd); rerun it with sudo"
+}
+
+# alive PIDFILE NAME succeeds when PIDFILE names a running process whose
+# command line contains NAME.
+alive() {
+	local pid
+	[ -s "$1" ] || return 1
+	pid=$(cat "$1")
+	[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+}
+
+# stop_pid PIDFILE NAME SECONDS sends SIGTERM and waits, then SIGKILL.
+stop_pid() {
+	local pid i
+	alive "$1" "$2" || {
+		rm -f "$1"
+		return 0
+	}
+	pid=$(cat "$1")
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < $3 * 10; i++)); do
+		alive "$1" "$2" || break
+		sleep 0.1
+	done
+	if alive "$1" "$2"; then
+		info "$2 (pid $pid) did not stop within $3s; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$1"
+}
+
+install_packages() {
+	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2)"
+	local missing=() pair
+	for pair in dockerd:docker.io nginx:nginx-light docker-registry:docker-registry \
+		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables; do
+		command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		info "all present"
+		return
+	fi
+	command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get to install them; install them by hand"
+	info "installing ${missing[*]} with apt-get (services are not auto-started)"
+	# Packages' maintainer scripts must not start their own daemons (nginx on
+	# :80, a registry on :5000): policy-rc.d exit 101 forbids it while we install.
+	local policy=/usr/sbin/policy-rc.d made_policy=
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod +x "$policy"
+		made_policy=1
+	fi
+	local rc=0
+	{
+		DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	} >"$STATE_DIR/apt.log" 2>&1 || rc=$?
+	[ -z "$made_policy" ] || rm -f "$policy"
+	if [ $rc -ne 0 ]; then
+		tail -n 20 "$STATE_DIR/apt.log" >&2
+		die "apt-get could not install ${missing[*]} (full log: $STATE_DIR/apt.log); check the apt sources and network"
+	fi
+	info "installed ${missing[*]}"
+}
+
+# mount_cgroups mounts the cgroup v1 hierarchies dockerd needs when nothing
+# mounted them (a bare container or chroot), as Debian's init script does.
+mount_cgroups() {
+	[ -e /proc/cgroups ] && [ -d /sys/fs/cgroup ] || return 0
+	grep -qs ' /sys/fs/cgroup ' /proc/mounts && return 0
+	info "mounting cgroup hierarchies under /sys/fs/cgroup"
+	mount -t tmpfs -o uid=0,gid=0,mode=0755 cgroup /sys/fs/cgroup
+	local sys
+	for sys in $(awk '!/^#/ { if ($4 == 1) print $1 }' /proc/cgroups); do
+		mkdir -p "/sys/fs/cgroup/$sys"
+		mount -n -t cgroup -o "$sys" cgroup "/sys/fs/cgroup/$sys" 2>/dev/null || rmdir "/sys/fs/cgroup/$sys" || true
+	done
+}
+
+engine_answers() { docker info >/dev/null 2>&1; }
+
+start_engine() {
+	step "checking the docker engine on $DOCKER_SOCK"
+	if engine_answers; then
+		info "engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers"
+		return
+	fi
+	if alive "$STATE_DIR/dockerd.pid" dockerd || alive /var/run/docker.pid dockerd; then
+		info "dockerd is running but does not answer yet; waiting"
+	else
+		mount_cgroups
+		info "starting dockerd (log: $STATE_DIR/dockerd.log)"
+		ulimit -n 1048576 2>/dev/null || true
+		# Without --containerd, Debian's dockerd starts and supervises its own containerd.
+		setsid dockerd -H "$DOCKER_HOST_URL" --pidfile /var/run/docker.pid \
+			</dev/null >>"$STATE_DIR/dockerd.log" 2>&1 9>&- &
+		echo $! >"$STATE_DIR/dockerd.pid"
+	fi
+	local i
+	for ((i = 0; i < 600; i++)); do
+		engine_answers && break
+		if [ -s "$STATE_DIR/dockerd.pid" ] && ! alive "$STATE_DIR/dockerd.pid" dockerd; then
+			tail -n 20 "$STATE_DIR/dockerd.log" >&2
+			rm -f "$STATE_DIR/dockerd.pid"
+			die "dockerd exited while starting (full log: $STATE_DIR/dockerd.log)"
+		fi
+		sleep 0.1
+	done
+	engine_answers || die "dockerd did not answer on $DOCKER_SOCK within 60s (log: $STATE_DIR/dockerd.log)"
+	info "engine $(docker version --format '{{.Server.Version}}') answers"
+}
+
+init_swarm() {
+	step "checking that the engine is a swarm manager"
+	local state ctrl
+	state=$(docker info --format '{{.Swarm.LocalNodeState}}')
+	ctrl=$(docker info --format '{{.Swarm.ControlAvailable}}')
+	case "$state/$ctrl" in
+	active/true)
+		info "already a swarm manager"
+		;;
+	inactive/*)
+		info "docker swarm init --advertise-addr 127.0.0.1"
+		docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+		info "single-node swarm created"
+		;;
+	active/false)
+		die "this engine is a swarm worker, tests need a manager; promote it from a manager (docker node promote) or leave the swarm (docker swarm leave) and rerun"
+		;;
+	locked/*)
+		die "the swarm is locked; unlock it with: docker swarm unlock"
+		;;
+	*)
+		die "the engine's swarm state is \"$state\"; fix it or leave the swarm with: docker swarm leave --force, then rerun"
+		;;
+	esac
+}
+
+registry_code() {
+	curl -s -o /dev/null -w '%{http_code}' --max-time 2 -u "$REGISTRY_USER:$1" "http://$REGISTRY_ADDR/v2/" || true
+}
+
+start_registry() {
+	step "checking the registry on $REGISTRY_ADDR"
+	mkdir -p "$REG_DIR/data"
+	chmod 700 "$REG_DIR"
+	if [ ! -s "$REG_DIR/password" ] || [ ! -s "$REG_DIR/htpasswd" ]; then
+		info "generating credentials for user $REGISTRY_USER (bcrypt htpasswd)"
+		(umask 077 && head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24 >"$REG_DIR/password")
+		htpasswd -B -b -c "$REG_DIR/htpasswd" "$REGISTRY_USER" "$(cat "$REG_DIR/password")" 2>/dev/null
+	fi
+	local password code
+	password=$(cat "$REG_DIR/password")
+	cat >"$REG_DIR/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+  fields:
+    service: deckhand-testenv-registry
+storage:
+  filesystem:
+    rootdirectory: $REG_DIR/data
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+  headers:
+    X-Content-Type-Options: [nosniff]
+auth:
+  htpasswd:
+    realm: deckhand-testenv
+    path: $REG_DIR/htpasswd
+EOF
+	code=$(registry_code "$password")
+	case "$code" in
+	200)
+		info "already answering with our credentials"
+		return
+		;;
+	000) ;;
+	*)
+		die "something else answers on $REGISTRY_ADDR (HTTP $code with the test credentials); stop it (see: ss -ltnp 'sport = :5000') and rerun"
+		;;
+	esac
+	info "starting docker-registry serve $REG_DIR/config.yml (log: $STATE_DIR/registry.log)"
+	setsid docker-registry serve "$REG_DIR/config.yml" </dev/null >>"$STATE_DIR/registry.log" 2>&1 9>&- &
+	echo $! >"$STATE_DIR/registry.pid"
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(registry_code "$password")" = 200 ] && break
+		if ! alive "$STATE_DIR/registry.pid" docker-registry; then
+			tail -n 20 "$STATE_DIR/registry.log" >&2
+			die "docker-registry exited while starting (full log: $STATE_DIR/registry.log)"
+		fi
+		sleep 0.1
+	done
+	[ "$(registry_code "$password")" = 200 ] || die "the registry did not answer on $REGISTRY_ADDR within 20s (log: $STATE_DIR/registry.log)"
+	[ "$(registry_code wrong-password)" = 401 ] || die "the registry on $REGISTRY_ADDR does not refuse a wrong password; check $REG_DIR/config.yml"
+	info "registry answers and refuses a wrong password"
+}
+
+write_env() {
+	step "writing $ENV_FILE"
+	local started_dockerd=false
+	alive "$STATE_DIR/dockerd.pid" dockerd && started_dockerd=true
+	(
+		umask 077
+		cat >"$ENV_FILE.tmp" <<EOF
+{
+  "docker_host": "$DOCKER_HOST_URL",
+  "nginx": "$(command -v nginx)",
+  "registry": {
+    "addr": "$REGISTRY_ADDR",
+    "user": "$REGISTRY_USER",
+    "password": "$(cat "$REG_DIR/password")"
+  },
+  "started_dockerd": $started_dockerd
+}
+EOF
+	)
+	mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+summary() {
+	local sv ctrl reg=down dclient
+	sv=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo down)
+	ctrl=$(docker info --format '{{.Swarm.LocalNodeState}} manager={{.Swarm.ControlAvailable}}' 2>/dev/null || echo unknown)
+	if [ -s "$REG_DIR/password" ] && [ "$(registry_code "$(cat "$REG_DIR/password")")" = 200 ]; then
+		reg=up
+	fi
+	dclient=$(type -P docker || echo none)
+	echo "test environment:"
+	echo "  engine:     $DOCKER_HOST_URL (Engine $sv, swarm $ctrl)"
+	echo "  registry:   http://$REGISTRY_ADDR ($reg, user $REGISTRY_USER, password in $REG_DIR/password)"
+	echo "  nginx:      $(command -v nginx || echo missing)"
+	echo "  docker CLI: $dclient (first on PATH)"
+	echo "  facts:      $ENV_FILE"
+}
+
+cmd_up() {
+	need_root up
+	local t0=$SECONDS
+	mkdir -p "$STATE_DIR"
+	chmod 700 "$STATE_DIR"
+	exec 9>"$STATE_DIR/testenv.lock"
+	flock 9
+	install_packages
+	start_engine
+	init_swarm
+	start_registry
+	write_env
+	summary
+	echo "ready in $((SECONDS - t0))s"
+}
+
+cmd_down() {
+	need_root down
+	mkdir -p "$STATE_DIR"
+	exec 9>"$STATE_DIR/testenv.lock"
+	flock 9
+	rm -f "$ENV_FILE"
+	step "stopping the registry if hack/testenv.sh started it"
+	if alive "$STATE_DIR/registry.pid" docker-registry; then
+		stop_pid "$STATE_DIR/registry.pid" docker-registry 10
+		info "stopped"
+	else
+		rm -f "$STATE_DIR/registry.pid"
+		info "not running under hack/testenv.sh"
+	fi
+	step "stopping dockerd if hack/testenv.sh started it"
+	if alive "$STATE_DIR/dockerd.pid" dockerd; then
+		stop_pid "$STATE_DIR/dockerd.pid" dockerd 60
+		info "stopped (swarm state kept in /var/lib/docker for the next up)"
+	else
+		rm -f "$STATE_DIR/dockerd.pid"
+		info "left alone (not started by hack/testenv.sh)"
+	fi
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+status) summary ;;
+*)
+	echo "usage: hack/testenv.sh up|down|status" >&2
+	exit 2
+	;;
+esac
