@@ -57,6 +57,7 @@ func AddFlags(fs *pflag.FlagSet, o *Options, withApply, withWatch bool) {
 		fs.DurationVar(&o.Timing.DebounceMin, "debounce-min", DefaultTiming.DebounceMin, "quiet time after the last change before applying")
 		fs.DurationVar(&o.Timing.DebounceMax, "debounce-max", DefaultTiming.DebounceMax, "longest a change waits while changes keep coming")
 		fs.DurationVar(&o.Timing.Resync, "resync", DefaultTiming.Resync, "period of the full re-render and apply")
+		fs.DurationVar(&o.Timing.KeepRemoved, "keep-removed", DefaultTiming.KeepRemoved, "how long a removed service's routes keep answering 503")
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/deckhand/deckhand/discovery"
@@ -34,6 +36,9 @@ type Timing struct {
 	Resync      time.Duration // full re-render and apply, even if nothing seems changed
 	BackoffMin  time.Duration // first retry delay after an engine error
 	BackoffMax  time.Duration // longest retry delay
+	// KeepRemoved is how long the routes of a removed service keep answering
+	// 503 (instead of falling through to the default server's 404).
+	KeepRemoved time.Duration
 }
 
 // DefaultTiming is what `deckhand watch` uses unless told otherwise.
@@ -45,6 +50,7 @@ var DefaultTiming = Timing{
 	Resync:      5 * time.Minute,
 	BackoffMin:  500 * time.Millisecond,
 	BackoffMax:  30 * time.Second,
+	KeepRemoved: 10 * time.Minute,
 }
 
 func (t Timing) withDefaults() Timing {
@@ -61,6 +67,7 @@ func (t Timing) withDefaults() Timing {
 	set(&t.Resync, d.Resync)
 	set(&t.BackoffMin, d.BackoffMin)
 	set(&t.BackoffMax, d.BackoffMax)
+	set(&t.KeepRemoved, d.KeepRemoved)
 	if t.DebounceMax < t.DebounceMin {
 		t.DebounceMax = t.DebounceMin
 	}
@@ -110,6 +117,9 @@ type watcher struct {
 	firstChange  time.Time // when pending first became non-nil
 	failed       []byte    // bytes whose test failed; not retried until they change
 	lastErr      string    // last logged read/render error, to log each once
+
+	seen    discovery.Model      // last model read, without removed services
+	removed map[string]tombstone // removed services still answering 503
 
 	readBackoff  backoff
 	eventBackoff backoff
@@ -192,6 +202,7 @@ func (w *watcher) run(ctx context.Context) error {
 			continue
 		}
 		w.readBackoff.reset()
+		m = w.withRemoved(m, time.Now())
 		if !wasReachable && events == nil && eventErrs == nil {
 			// engine is back: reconnect the event stream now rather than at the back-off's pace.
 			resubscribe.Reset(0)
@@ -308,5 +319,69 @@ func upstreamNames(m discovery.Model) []string {
 			out = append(out, u.Name)
 		}
 	}
+	return out
+}
+
+// tombstone is a removed service whose routes still answer 503.
+type tombstone struct {
+	svc   discovery.Service
+	since time.Time
+}
+
+// withRemoved adds to m the services that disappeared within KeepRemoved,
+// with no servers, so their routes answer 503 rather than 404. A tombstone
+// gives way to any live service that takes its name, upstream or route.
+func (w *watcher) withRemoved(m discovery.Model, now time.Time) discovery.Model {
+	if w.removed == nil {
+		w.removed = map[string]tombstone{}
+	}
+	present := map[string]bool{}
+	upstreams := map[string]bool{}
+	routes := map[string]bool{}
+	for _, s := range m.Services {
+		present[s.Name] = true
+		for _, u := range s.Upstreams {
+			upstreams[u.Name] = true
+		}
+		for _, r := range s.Routes {
+			routes[r.Host+" "+r.Path] = true
+		}
+	}
+	for _, s := range w.seen.Services {
+		if present[s.Name] || len(s.Routes) == 0 {
+			continue
+		}
+		if _, ok := w.removed[s.Name]; ok {
+			continue
+		}
+		dead := s
+		dead.Settling = false
+		dead.Upstreams = nil
+		for _, u := range s.Upstreams {
+			u.Servers = []discovery.Server{}
+			dead.Upstreams = append(dead.Upstreams, u)
+		}
+		w.removed[s.Name] = tombstone{svc: dead, since: now}
+		w.log.Info("service removed; its routes answer 503 for a while", "service", s.Name, "for", w.t.KeepRemoved)
+	}
+	w.seen = m
+	if len(w.removed) == 0 {
+		return m
+	}
+	out := discovery.Model{Services: slices.Clone(m.Services)}
+	for name, tb := range w.removed {
+		if present[name] || now.Sub(tb.since) >= w.t.KeepRemoved {
+			delete(w.removed, name)
+			continue
+		}
+		clash := slices.ContainsFunc(tb.svc.Upstreams, func(u discovery.Upstream) bool { return upstreams[u.Name] }) ||
+			slices.ContainsFunc(tb.svc.Routes, func(r discovery.Route) bool { return routes[r.Host+" "+r.Path] })
+		if clash {
+			delete(w.removed, name)
+			continue
+		}
+		out.Services = append(out.Services, tb.svc)
+	}
+	slices.SortFunc(out.Services, func(a, b discovery.Service) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

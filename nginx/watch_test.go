@@ -122,6 +122,7 @@ var testTiming = Timing{
 	FastPoll: 250 * time.Millisecond, SlowPoll: 2 * time.Second,
 	DebounceMin: 200 * time.Millisecond, DebounceMax: 2 * time.Second,
 	Resync: time.Hour, BackoffMin: 500 * time.Millisecond, BackoffMax: 30 * time.Second,
+	KeepRemoved: time.Minute,
 }
 
 // startWatch runs Watch in the bubble and returns a stop function.
@@ -362,4 +363,33 @@ func TestMetricsText(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, b.String())
 		}
 	}
+}
+
+func TestWatchRemovedServiceAnswers503ForAWhile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeSource{model: modelN(2, false)}
+		app := &fakeApplier{}
+		stop := startWatch(t, src, app, nil)
+		defer stop()
+		src.set(discovery.Model{}, nil)
+		src.event()
+		time.Sleep(time.Second)
+		c := app.calls()
+		if len(c) != 2 || !strings.Contains(c[1].data, "return 503;") || strings.Contains(c[1].data, "upstream app_web") {
+			t.Fatalf("a removed service's route must answer 503 with no upstream:\n%s", c[len(c)-1].data)
+		}
+		time.Sleep(testTiming.KeepRemoved + testTiming.SlowPoll + testTiming.DebounceMin)
+		c = app.calls()
+		if len(c) != 3 || strings.Contains(c[2].data, "503") {
+			t.Fatalf("after KeepRemoved the route must go, got %d applies:\n%s", len(c), c[len(c)-1].data)
+		}
+
+		// A service that comes back takes its routes over again.
+		src.set(modelN(1, false), nil)
+		src.event()
+		time.Sleep(time.Second)
+		if c := app.calls(); !strings.Contains(c[len(c)-1].data, "server 10.0.0.1:30000;") {
+			t.Fatalf("service back: %s", c[len(c)-1].data)
+		}
+	})
 }
