@@ -1,0 +1,210 @@
+// Package testenv gives end-to-end tests the real components they run
+// against: the Docker engine (a single-node swarm manager), the authenticated
+// registry on 127.0.0.1:5000, nginx, and a tiny HTTP test image built FROM
+// scratch. hack/testenv.sh up (make testenv) provides them and records the
+// facts in env.json; every accessor fails the test when CI=true and its
+// component is missing, and skips it otherwise.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/engine"
+)
+
+// DefaultDir is where hack/testenv.sh keeps its state and env.json;
+// DECKHAND_TESTENV_DIR overrides it.
+const DefaultDir = "/var/lib/deckhand-testenv"
+
+// hint tells a developer how to get the missing component.
+const hint = "run `make testenv` (hack/testenv.sh up) as root first"
+
+// RegistryInfo is where the test registry listens and how to log in to it.
+type RegistryInfo struct {
+	Addr     string `json:"addr"`     // host:port, e.g. 127.0.0.1:5000
+	User     string `json:"user"`     // htpasswd user
+	Password string `json:"password"` // that user's password
+}
+
+// EncodedAuth is the X-Registry-Auth value (base64url JSON) for this registry,
+// as ImagePush/ImagePull/ServiceCreate options want it.
+func (r RegistryInfo) EncodedAuth() string {
+	b, _ := json.Marshal(registry.AuthConfig{Username: r.User, Password: r.Password, ServerAddress: r.Addr})
+	return base64.URLEncoding.EncodeToString(b)
+}
+
+// envFile is the JSON hack/testenv.sh writes.
+type envFile struct {
+	DockerHost string       `json:"docker_host"`
+	Nginx      string       `json:"nginx"`
+	Registry   RegistryInfo `json:"registry"`
+}
+
+// Dir is the state directory of hack/testenv.sh.
+func Dir() string {
+	if d := os.Getenv("DECKHAND_TESTENV_DIR"); d != "" {
+		return d
+	}
+	return DefaultDir
+}
+
+// InCI reports whether the tests run in CI (CI=true), where nothing may be skipped.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Unavailable ends a test whose component cannot be had: t.Fatalf in CI, t.Skipf otherwise.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("test environment unavailable (CI=true, so this fails): "+format, args...)
+	}
+	t.Skipf("test environment unavailable: "+format, args...)
+}
+
+// unitOnly skips the test when a developer asked for unit tests only
+// (DECKHAND_UNIT_ONLY=1, make unit); never in CI.
+func unitOnly(t testing.TB) {
+	t.Helper()
+	if os.Getenv("DECKHAND_UNIT_ONLY") == "1" && !InCI() {
+		t.Skip("DECKHAND_UNIT_ONLY=1: skipping a test that needs the test environment")
+	}
+}
+
+func readEnv(t testing.TB) envFile {
+	t.Helper()
+	path := filepath.Join(Dir(), "env.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		Unavailable(t, "read %s: %v; %s", path, err, hint)
+	}
+	var e envFile
+	if err := json.Unmarshal(b, &e); err != nil {
+		Unavailable(t, "parse %s: %v; rerun hack/testenv.sh up to rewrite it", path, err)
+	}
+	return e
+}
+
+// Engine connects to the Docker engine (DOCKER_HOST or the default socket),
+// checks it is an active swarm manager, and closes the client when t ends.
+func Engine(t testing.TB) *client.Client {
+	t.Helper()
+	unitOnly(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := engine.Connect(ctx)
+	if err != nil {
+		Unavailable(t, "%v; %s", err, hint)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	info, err := c.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		Unavailable(t, "docker info at %s: %v; %s", c.DaemonHost(), err, hint)
+	}
+	if sw := info.Info.Swarm; sw.LocalNodeState != swarm.LocalNodeStateActive || !sw.ControlAvailable {
+		Unavailable(t, "the engine at %s is not a swarm manager (state %q, manager %v); %s",
+			c.DaemonHost(), sw.LocalNodeState, sw.ControlAvailable, hint)
+	}
+	return c
+}
+
+// Registry returns the authenticated test registry after checking that it
+// answers with the recorded credentials.
+func Registry(t testing.TB) RegistryInfo {
+	t.Helper()
+	unitOnly(t)
+	r := readEnv(t).Registry
+	if r.Addr == "" || r.User == "" || r.Password == "" {
+		Unavailable(t, "%s has no registry address or credentials; rerun hack/testenv.sh up", filepath.Join(Dir(), "env.json"))
+	}
+	code, err := probeRegistry(r.Addr, r.User, r.Password)
+	if err != nil {
+		Unavailable(t, "registry %s does not answer: %v; %s", r.Addr, err, hint)
+	}
+	if code != http.StatusOK {
+		Unavailable(t, "registry %s answered /v2/ with HTTP %d for user %q; rerun hack/testenv.sh up", r.Addr, code, r.User)
+	}
+	return r
+}
+
+// probeRegistry GETs /v2/ with basic auth and returns the status code.
+func probeRegistry(addr, user, password string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/v2/", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.SetBasicAuth(user, password)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// DockerConfig returns a fresh DOCKER_CONFIG directory whose config.json is
+// logged in to the test registry; point DOCKER_CONFIG at it (t.Setenv).
+func DockerConfig(t testing.TB) string {
+	t.Helper()
+	r := Registry(t)
+	dir := t.TempDir()
+	cfg := map[string]any{"auths": map[string]any{
+		r.Addr: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Password))},
+	}}
+	b, err := json.MarshalIndent(cfg, "", "\t")
+	if err != nil {
+		t.Fatalf("encode docker config: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o600); err != nil {
+		t.Fatalf("write docker config: %v", err)
+	}
+	return dir
+}
+
+// Nginx returns the path of the nginx binary.
+func Nginx(t testing.TB) string {
+	t.Helper()
+	unitOnly(t)
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	Unavailable(t, "nginx is not installed (not on PATH nor in /usr/sbin); %s", hint)
+	return ""
+}
+
+// UniqueName returns a short name, valid for swarm stacks, services and
+// networks, that no other test of this run uses ("t" and 8 hex digits).
+func UniqueName(t testing.TB) string {
+	t.Helper()
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatalf("random name: %v", err)
+	}
+	name := "t" + hex.EncodeToString(b[:])
+	t.Logf("unique name for %s: %s", t.Name(), name)
+	return name
+}
+
+// errNotFound reports whether err is the engine's "no such object".
+func errNotFound(err error) bool {
+	var nf interface{ NotFound() }
+	return errors.As(err, &nf)
+}
