@@ -285,9 +285,12 @@ func hostServers(tasks []swarm.Task, nodeByID map[string]swarm.Node, nodeAddr ma
 		if !ok || nodeByID[t.NodeID].Status.State != swarm.NodeStateReady {
 			continue
 		}
+		// Engine 20.10 may list one port per address family (IPv4 and IPv6,
+		// with different random numbers); both reach the task, take the first.
 		for _, p := range t.Status.PortStatus.Ports {
 			if p.TargetPort == target && (p.Protocol == "" || p.Protocol == "tcp") && p.PublishedPort != 0 {
 				out = append(out, Server{Addr: a, Port: p.PublishedPort})
+				break
 			}
 		}
 	}

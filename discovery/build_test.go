@@ -49,7 +49,7 @@ func TestBuildIngress(t *testing.T) {
 func TestBuildHostMode(t *testing.T) {
 	svcs := []swarm.Service{service("s1", "shop_api", stack("shop"), replicas(3), hostPort(8080, 0), label(LabelPath, "/api/"))}
 	tasks := []swarm.Task{
-		task("t1", "s1", "n2", swarm.TaskStateRunning, taskHostPort(8080, 31002)),
+		task("t1", "s1", "n2", swarm.TaskStateRunning, taskHostPort(8080, 31002), taskHostPort(8080, 31012)), // IPv4 + IPv6 ports
 		task("t2", "s1", "n1", swarm.TaskStateRunning, taskHostPort(8080, 31001)),
 		task("t3", "s1", "n3", swarm.TaskStateStarting, taskHostPort(8080, 31003)),
 		task("t4", "s1", "n3", swarm.TaskStateRunning, taskHostPort(8080, 31004), desired(swarm.TaskStateShutdown)),

@@ -202,7 +202,7 @@ func createWebService(t testing.TB, c *client.Client, stack, image string, targe
 		t.Fatalf("create service %s_web: %v", stack, err)
 	}
 	id := res.ID
-	t.Cleanup(func() { _, _ = c.ServiceRemove(context.Background(), id, client.ServiceRemoveOptions{}) })
+	t.Cleanup(func() { removeService(t, c, id) })
 	return id
 }
 
@@ -260,4 +260,21 @@ func upstreamServers(t testing.TB, path, name string) int {
 		}
 	}
 	return 0
+}
+
+// removeService removes the service and waits (up to a minute) until its
+// containers are gone, so the image can be untagged after it.
+func removeService(t testing.TB, c *client.Client, id string) {
+	ctx := context.Background()
+	if _, err := c.ServiceRemove(ctx, id, client.ServiceRemoveOptions{}); err != nil && !strings.Contains(err.Error(), "not found") {
+		t.Logf("cleanup: remove service %s: %v", id, err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		res, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", "com.docker.swarm.service.id="+id)})
+		if err != nil || len(res.Items) == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
