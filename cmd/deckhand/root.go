@@ -48,22 +48,30 @@ func (c *cli) run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	root := c.newRootCommand(asPlugin)
-	root.SetArgs(argv)
-	err := root.ExecuteContext(ctx)
+	root := c.newRootCommand()
+	top := root
+	if asPlugin {
+		// Under a "docker" parent, usage lines and help read "docker deckhand COMMAND"
+		// (cobra names a command by the first word of Use, so Use cannot carry both).
+		top = &cobra.Command{Use: "docker", SilenceUsage: true, SilenceErrors: true}
+		top.CompletionOptions.DisableDefaultCmd = true
+		top.AddCommand(root)
+		// Below a parent cobra no longer rejects unknown commands; do it here.
+		root.Args = cobra.NoArgs
+		root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		argv = append([]string{pluginName}, argv...)
+	}
+	top.SetArgs(argv)
+	err := top.ExecuteContext(ctx)
 	if err != nil && !exit.Silent(err) {
 		fmt.Fprintf(c.err, "deckhand: %v\n", err)
 	}
 	return exit.Code(err)
 }
 
-func (c *cli) newRootCommand(asPlugin bool) *cobra.Command {
-	use := "deckhand"
-	if asPlugin {
-		use = "docker deckhand"
-	}
+func (c *cli) newRootCommand() *cobra.Command {
 	root := &cobra.Command{
-		Use:   use,
+		Use:   pluginName,
 		Short: "Ship stacks to a Docker Swarm and keep nginx pointing at them",
 		Long: `deckhand renders compose files into swarm stacks, deploys them with a plan,
 waits for them to converge (and rolls back atomically when they don't), keeps an
