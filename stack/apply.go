@@ -105,7 +105,7 @@ func Apply(ctx context.Context, api WriteAPI, p *Plan, o ApplyOptions) (*Applied
 				log.Warn("write failed", "kind", c.Kind, "name", c.Name, "action", c.Action, "error", err)
 				return err
 			}
-			log.Info("wrote", "kind", c.Kind, "name", c.Name, "action", c.Action)
+			log.Debug("wrote", "kind", c.Kind, "name", c.Name, "action", c.Action)
 			fmt.Fprintf(o.Out, "%s %s %s\n", actionVerb(c.Action), c.Kind, c.Name)
 			a.record(c, id)
 			idsMu.Lock()

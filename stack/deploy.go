@@ -157,17 +157,26 @@ func Prepare(ctx context.Context, api ReadAPI, in ConvertInput, o DeployOptions)
 	if err != nil {
 		return nil, err
 	}
+	externalIDs := map[string]string{}
 	for _, n := range d.ExternalNetworks {
-		if err := checkExternalNetwork(ctx, api, n); err != nil {
+		id, err := checkExternalNetwork(ctx, api, n)
+		if err != nil {
 			problems = append(problems, err)
+			continue
 		}
+		externalIDs[id] = n
 	}
 	images := resolveImages(ctx, api, d, live, o, &problems)
 	if len(problems) > 0 {
 		log.Warn("preflight failed", "problems", len(problems))
 		return nil, fmt.Errorf("preflight found %d problem(s), nothing was written:\n  %w", len(problems), indentJoin(problems))
 	}
-	plan, err := MakePlan(d, live, PlanOptions{Prune: o.Prune, KeepVersions: o.KeepVersions, ResolveImage: o.ResolveImage, Images: images})
+	netNames := map[string]string{}
+	for _, n := range live.Networks {
+		netNames[n.ID] = n.Name
+	}
+	maps.Copy(netNames, externalIDs)
+	plan, err := MakePlan(d, live, PlanOptions{Prune: o.Prune, KeepVersions: o.KeepVersions, ResolveImage: o.ResolveImage, Images: images, NetworkNames: netNames})
 	if err != nil {
 		return nil, err
 	}
@@ -324,21 +333,21 @@ func lookupExternal(ctx context.Context, api ReadAPI, d *Desired, ids ObjectIDs,
 	return nil
 }
 
-func checkExternalNetwork(ctx context.Context, api ReadAPI, name string) error {
+func checkExternalNetwork(ctx context.Context, api ReadAPI, name string) (string, error) {
 	switch name {
 	case "host", "bridge", "none", "default":
-		return nil // exist on every node
+		return name, nil // exist on every node
 	}
 	res, err := api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	switch {
 	case errdefs.IsNotFound(err):
-		return fmt.Errorf("network %q is declared as external, but could not be found; create it with docker network create --driver overlay --attachable %s", name, name)
+		return "", fmt.Errorf("network %q is declared as external, but could not be found; create it with docker network create --driver overlay --attachable %s", name, name)
 	case err != nil:
-		return fmt.Errorf("inspect external network %q: %w", name, err)
+		return "", fmt.Errorf("inspect external network %q: %w", name, err)
 	case res.Network.Scope != "swarm":
-		return fmt.Errorf("network %q is declared as external, but its scope is %q instead of \"swarm\"; use an overlay network", name, res.Network.Scope)
+		return "", fmt.Errorf("network %q is declared as external, but its scope is %q instead of \"swarm\"; use an overlay network", name, res.Network.Scope)
 	}
-	return nil
+	return res.Network.ID, nil
 }
 
 // resolveImages asks the registry for the digest of each distinct image that

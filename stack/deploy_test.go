@@ -546,7 +546,7 @@ func TestDiffIgnoresEngineDefaults(t *testing.T) {
 	r := uint64(5)
 	changed.Mode = swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &r}}
 	diff := DiffServiceSpecs(spec, changed)
-	if len(diff) != 1 || diff[0].Field != "replicas" || diff[0].Old != "2" || diff[0].New != "5" {
-		t.Errorf("diff = %+v, want replicas 2 -> 5", diff)
+	if len(diff) != 1 || diff[0].Field != "replicas" || diff[0].Old != "1" || diff[0].New != "5" {
+		t.Errorf("diff = %+v, want replicas 1 -> 5", diff)
 	}
 }

@@ -287,6 +287,13 @@ func engineDefaults(spec swarm.ServiceSpec) swarm.ServiceSpec {
 		spec.TaskTemplate.ContainerSpec = &cs
 	}
 	spec.TaskTemplate.Runtime = swarm.RuntimeContainer
+	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
+		if *uc != nil && (*uc).FailureAction == "" {
+			c := **uc
+			c.FailureAction = swarm.UpdateFailureActionPause
+			*uc = &c
+		}
+	}
 	if spec.EndpointSpec == nil {
 		spec.EndpointSpec = &swarm.EndpointSpec{}
 	}
@@ -324,7 +331,7 @@ func (f *fakeEngine) ServiceCreate(_ context.Context, o client.ServiceCreateOpti
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := f.id("svc")
-	f.services[id] = &swarm.Service{ID: id, Meta: swarm.Meta{Version: swarm.Version{Index: uint64(f.nextID)}}, Spec: engineDefaults(o.Spec)}
+	f.services[id] = &swarm.Service{ID: id, Meta: swarm.Meta{Version: swarm.Version{Index: uint64(f.nextID)}}, Spec: f.networkIDs(engineDefaults(o.Spec))}
 	return client.ServiceCreateResult{ID: id}, nil
 }
 
@@ -356,7 +363,7 @@ func (f *fakeEngine) ServiceUpdate(_ context.Context, id string, o client.Servic
 	}
 	prev := s.Spec
 	s.PreviousSpec = &prev
-	s.Spec = engineDefaults(o.Spec)
+	s.Spec = f.networkIDs(engineDefaults(o.Spec))
 	s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted}
 	if f.behaviour[s.Spec.Name] == "rollback" {
 		s.Spec, s.PreviousSpec = prev, &s.Spec
@@ -422,4 +429,18 @@ func (f *fakeEngine) TaskList(_ context.Context, o client.TaskListOptions) (clie
 	}
 	slices.SortFunc(r.Items, func(a, b swarm.Task) int { return strings.Compare(a.ID, b.ID) })
 	return r, nil
+}
+
+// networkIDs stores network attachments by ID, as the engine does. Call with f.mu held.
+func (f *fakeEngine) networkIDs(spec swarm.ServiceSpec) swarm.ServiceSpec {
+	nets := slices.Clone(spec.TaskTemplate.Networks)
+	for i, n := range nets {
+		for id, nw := range f.networks {
+			if nw.Name == n.Target {
+				nets[i].Target = id
+			}
+		}
+	}
+	spec.TaskTemplate.Networks = nets
+	return spec
 }

@@ -58,6 +58,25 @@ type PlanOptions struct {
 	KeepVersions int                      // hash-named config/secret versions kept per key when pruning
 	ResolveImage string                   // always, changed or never
 	Images       map[string]ResolvedImage // compose image → pinned image, for images resolved
+	// NetworkNames maps network IDs to names: the engine stores a service's
+	// networks by ID, the file names them.
+	NetworkNames map[string]string
+}
+
+// namedNetworks returns spec with its network attachments named, not IDed.
+func namedNetworks(spec swarm.ServiceSpec, names map[string]string) swarm.ServiceSpec {
+	if len(spec.TaskTemplate.Networks) == 0 {
+		return spec
+	}
+	nets := slices.Clone(spec.TaskTemplate.Networks)
+	for i, n := range nets {
+		if name, ok := names[n.Target]; ok {
+			nets[i].Target = name
+		}
+	}
+	slices.SortStableFunc(nets, func(a, b swarm.NetworkAttachmentConfig) int { return cmp.Compare(a.Target, b.Target) })
+	spec.TaskTemplate.Networks = nets
+	return spec
 }
 
 // FieldDiff is one changed field of a service; env values are never shown.
@@ -158,7 +177,7 @@ func MakePlan(d *Desired, live *Live, o PlanOptions) (*Plan, error) {
 		}
 		// Stack deploy has no --force: keep the live ForceUpdate counter.
 		spec.TaskTemplate.ForceUpdate = cur.Spec.TaskTemplate.ForceUpdate
-		diff := DiffServiceSpecs(cur.Spec, spec)
+		diff := DiffServiceSpecs(namedNetworks(cur.Spec, o.NetworkNames), spec)
 		if len(diff) == 0 {
 			p.Unchanged = append(p.Unchanged, name)
 			continue
@@ -405,6 +424,14 @@ func normalizeSpec(spec swarm.ServiceSpec) map[string]any {
 		}
 		c.Configs, c.Secrets = nil, nil
 		spec.TaskTemplate.ContainerSpec = &c
+	}
+	// The engine fills in "pause", the default failure action.
+	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
+		if *uc != nil && (*uc).FailureAction == swarm.UpdateFailureActionPause {
+			c := **uc
+			c.FailureAction = ""
+			*uc = &c
+		}
 	}
 	if spec.TaskTemplate.Runtime == swarm.RuntimeContainer {
 		spec.TaskTemplate.Runtime = ""

@@ -78,7 +78,7 @@ func Rollback(ctx context.Context, api RollbackAPI, namespace string, o Rollback
 			problems = append(problems, fmt.Sprintf("roll back service %q: %v", name, err))
 			continue
 		}
-		log.Info("rollback requested", "service", name)
+		log.Debug("rollback requested", "service", name)
 		fmt.Fprintf(o.Out, "Rolling back service %s\n", name)
 		ids[name] = svc.ID
 		res.Changes = append(res.Changes, Change{Kind: KindService, Name: name, Action: "rollback"})

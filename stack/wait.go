@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
@@ -115,12 +116,25 @@ func waitOne(ctx context.Context, api WaitAPI, name, id string, o WaitOptions) S
 			if errors.Is(ctx.Err(), context.Canceled) {
 				res.Outcome = OutcomeCanceled
 			}
-			res.Message = lastTaskError(context.WithoutCancel(ctx), api, id)
+			if te := lastTaskError(context.WithoutCancel(ctx), api, id); te != "" {
+				res.Message = "last task error: " + te
+			}
+			return res
+		case errdefs.IsNotFound(err):
+			res.Outcome, res.Message = OutcomeFailed, err.Error()+"; the service was removed while deckhand waited for it"
 			return res
 		case err != nil:
-			res.Outcome, res.Message = OutcomeFailed, err.Error()
-			return res
+			// The engine may hiccup (leader election, restart): keep polling
+			// until the timeout, reporting the error if it persists.
+			log.Warn("poll failed", "error", err)
+			res.Message = err.Error()
+			select {
+			case <-ctx.Done():
+			case <-time.After(o.Interval):
+			}
+			continue
 		}
+		res.Message = ""
 		switch p.state {
 		case stateRolledBack, statePaused:
 			res.Outcome = OutcomeRolledBack
