@@ -295,7 +295,7 @@ func loadProject(ctx context.Context, name string, srcs []source, dir string, en
 			}
 		},
 	}
-	model, err := loader.LoadModelWithContext(ctx, details, opts...)
+	model, err := loadModel(ctx, details, srcs, opts)
 	if err != nil {
 		return nil, composeError(err, srcs)
 	}
