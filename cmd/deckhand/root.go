@@ -103,6 +103,19 @@ nginx configuration in step with the swarm, and sizes the swarm's managers.`,
 		newQuorumCommand(),
 		newVersionCommand(),
 	)
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Example = `  # Load completion into the current bash session
+  source <(deckhand completion bash)
+
+  # Install it for every zsh session
+  deckhand completion zsh > "${fpath[1]}/_deckhand"`
+			for _, sh := range c.Commands() {
+				sh.Example = "  deckhand completion " + sh.Name() + " > deckhand-completion." + sh.Name()
+			}
+		}
+	}
 	return root
 }
 
