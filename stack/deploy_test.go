@@ -104,9 +104,15 @@ func TestConvertRichMatchesGolden(t *testing.T) {
 }
 
 func TestDeployTwiceSecondRunWritesNothing(t *testing.T) {
+	for _, file := range []string{"rich.yml", "simple.yml"} {
+		t.Run(file, func(t *testing.T) { testDeployTwice(t, file) })
+	}
+}
+
+func testDeployTwice(t *testing.T, file string) {
 	f := engineWithImage()
 	var out bytes.Buffer
-	in := loadInput(t, "demo", "rich.yml", nil)
+	in := loadInput(t, "demo", file, nil)
 	res, err := Deploy(context.Background(), f, in, testOptions(&out))
 	if err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out.String())
@@ -114,12 +120,16 @@ func TestDeployTwiceSecondRunWritesNothing(t *testing.T) {
 	if res.Outcome != DeployConverged {
 		t.Fatalf("outcome = %q", res.Outcome)
 	}
-	web := f.serviceByName("demo_web")
-	if got, want := web.Spec.TaskTemplate.ContainerSpec.Image, testImage+"@"+testDigest.String(); got != want {
-		t.Errorf("image = %q, want digest-pinned %q", got, want)
+	for _, s := range f.services {
+		if got, want := s.Spec.TaskTemplate.ContainerSpec.Image, testImage+"@"+testDigest.String(); got != want {
+			t.Errorf("image = %q, want digest-pinned %q", got, want)
+		}
 	}
-	if web.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretID == "" || strings.HasPrefix(web.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretID, pendingIDPrefix) {
-		t.Errorf("secret reference has no real ID: %+v", web.Spec.TaskTemplate.ContainerSpec.Secrets[0])
+	if web := f.serviceByName("demo_web"); web != nil {
+		refs := web.Spec.TaskTemplate.ContainerSpec.Secrets
+		if len(refs) != 1 || refs[0].SecretID == "" || strings.HasPrefix(refs[0].SecretID, pendingIDPrefix) {
+			t.Errorf("secret references lack real IDs: %+v", refs)
+		}
 	}
 	before := len(f.writes())
 	res, err = Deploy(context.Background(), f, in, testOptions(&out))

@@ -287,6 +287,10 @@ func engineDefaults(spec swarm.ServiceSpec) swarm.ServiceSpec {
 		spec.TaskTemplate.ContainerSpec = &cs
 	}
 	spec.TaskTemplate.Runtime = swarm.RuntimeContainer
+	if m := spec.Mode.Replicated; m != nil && m.Replicas == nil {
+		one := uint64(1)
+		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
+	}
 	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
 		if *uc != nil && (*uc).FailureAction == "" {
 			c := **uc

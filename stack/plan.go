@@ -425,6 +425,11 @@ func normalizeSpec(spec swarm.ServiceSpec) map[string]any {
 		c.Configs, c.Secrets = nil, nil
 		spec.TaskTemplate.ContainerSpec = &c
 	}
+	// The engine stores 1 replica when none is given.
+	if m := spec.Mode.Replicated; m != nil && m.Replicas == nil {
+		one := uint64(1)
+		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
+	}
 	// The engine fills in "pause", the default failure action.
 	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
 		if *uc != nil && (*uc).FailureAction == swarm.UpdateFailureActionPause {
