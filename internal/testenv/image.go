@@ -85,7 +85,7 @@ func buildContext(bin []byte) (*bytes.Buffer, error) {
 // when t ends. It returns tag.
 func BuildImage(t testing.TB, c *client.Client, tag string) string {
 	t.Helper()
-	unitOnly(t)
+	UnitOnly(t)
 	bin, err := testsvcBinary()
 	if err != nil {
 		t.Fatalf("build the testsvc binary: %v", err)

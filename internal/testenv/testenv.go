@@ -75,9 +75,9 @@ func Unavailable(t testing.TB, format string, args ...any) {
 	t.Skipf("test environment unavailable: "+format, args...)
 }
 
-// unitOnly skips the test when a developer asked for unit tests only
+// UnitOnly skips t when a developer asked for unit tests only
 // (DECKHAND_UNIT_ONLY=1, make unit); never in CI.
-func unitOnly(t testing.TB) {
+func UnitOnly(t testing.TB) {
 	t.Helper()
 	if os.Getenv("DECKHAND_UNIT_ONLY") == "1" && !InCI() {
 		t.Skip("DECKHAND_UNIT_ONLY=1: skipping a test that needs the test environment")
@@ -102,7 +102,7 @@ func readEnv(t testing.TB) envFile {
 // checks it is an active swarm manager, and closes the client when t ends.
 func Engine(t testing.TB) *client.Client {
 	t.Helper()
-	unitOnly(t)
+	UnitOnly(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := engine.Connect(ctx)
@@ -125,7 +125,7 @@ func Engine(t testing.TB) *client.Client {
 // answers with the recorded credentials.
 func Registry(t testing.TB) RegistryInfo {
 	t.Helper()
-	unitOnly(t)
+	UnitOnly(t)
 	r := readEnv(t).Registry
 	if r.Addr == "" || r.User == "" || r.Password == "" {
 		Unavailable(t, "%s has no registry address or credentials; rerun hack/testenv.sh up", filepath.Join(Dir(), "env.json"))
@@ -177,7 +177,7 @@ func DockerConfig(t testing.TB) string {
 // Nginx returns the path of the nginx binary.
 func Nginx(t testing.TB) string {
 	t.Helper()
-	unitOnly(t)
+	UnitOnly(t)
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p
 	}

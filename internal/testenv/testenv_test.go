@@ -307,7 +307,7 @@ func TestUnitOnlySkipsOutsideCI(t *testing.T) {
 		t.Setenv("CI", ci)
 		r := &recorder{TB: t}
 		reached := false
-		r.ends(func(tb testing.TB) { unitOnly(tb); reached = true })
+		r.ends(func(tb testing.TB) { UnitOnly(tb); reached = true })
 		wantSkip := ci != "true"
 		if skipped := r.skip != ""; skipped != wantSkip || reached == wantSkip {
 			t.Errorf("CI=%q DECKHAND_UNIT_ONLY=1: skipped=%v reached=%v, want skipped=%v", ci, skipped, reached, wantSkip)

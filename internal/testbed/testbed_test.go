@@ -1,0 +1,251 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/testenv"
+)
+
+func TestUnescapeMount(t *testing.T) {
+	for in, want := range map[string]string{
+		`/var/lib/x`:          "/var/lib/x",
+		`/mnt/with\040space`:  "/mnt/with space",
+		`/a\134b`:             `/a\b`,
+		`/trailing\04`:        `/trailing\04`,
+		`/var/lib/deckhand-x`: "/var/lib/deckhand-x",
+	} {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestForwarderRelaysBothWays(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); _ = c.Close() }()
+		}
+	}()
+	f, err := forward("127.0.0.1:0", echo.Addr().String(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", f.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("ping through the relay")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "ping through the relay" {
+		t.Errorf("relayed echo = %q, %v", got, err)
+	}
+	_ = c.Close()
+	// An idle connection must not keep Close from returning.
+	idle, err := net.Dial("tcp", f.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if err := f.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := net.Dial("tcp", f.ln.Addr().String()); err == nil {
+		t.Errorf("the relay still accepts connections after Close")
+	}
+}
+
+// managers summarises the managers' raft view as the given node reports it.
+func managers(ctx context.Context, c *client.Client) (leaders int, reach map[string]swarm.Reachability, err error) {
+	nodes, err := c.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return 0, nil, err
+	}
+	reach = map[string]swarm.Reachability{}
+	for _, n := range nodes.Items {
+		if n.ManagerStatus == nil {
+			continue
+		}
+		reach[n.Description.Hostname] = n.ManagerStatus.Reachability
+		if n.ManagerStatus.Leader {
+			leaders++
+		}
+	}
+	return leaders, reach, nil
+}
+
+// eventually polls cond every 200ms until it returns true or limit passes.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	last := ""
+	for time.Since(start) < limit {
+		ok, state := cond()
+		if ok {
+			return time.Since(start)
+		}
+		last = state
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within %s; last state: %s", what, limit, last)
+	return 0
+}
+
+// get fetches http://addr/ and returns the body.
+func get(addr string) (string, error) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func TestSwarmOfThreeManagers(t *testing.T) {
+	host := testenv.Engine(t)
+	reg := testenv.Registry(t)
+	ref := testenv.PushImage(t, host, testenv.BuildImage(t, host, reg.Addr+"/"+testenv.UniqueName(t)+":v1"))
+
+	bed := New(t, Options{Managers: 3, Registry: true})
+	t.Logf("timing: 3 managers up in %s", bed.Took.Round(time.Millisecond))
+	ctx := context.Background()
+	c := bed.Client(0)
+
+	leaders, reach, err := managers(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]swarm.Reachability{"node1": "reachable", "node2": "reachable", "node3": "reachable"}
+	if leaders != 1 || fmt.Sprint(reach) != fmt.Sprint(want) {
+		t.Fatalf("managers: %d leaders, %v; want 1 leader and %v", leaders, reach, want)
+	}
+
+	// A service pulled through the relayed registry with auth, one replica per
+	// node, answers on every node's address through a host-mode port.
+	replicas := uint64(3)
+	const port = 18080
+	_, err = c.ServiceCreate(ctx, client.ServiceCreateOptions{
+		Spec: swarm.ServiceSpec{
+			Annotations: swarm.Annotations{Name: "web"},
+			TaskTemplate: swarm.TaskSpec{
+				ContainerSpec: &swarm.ContainerSpec{Image: bed.ImageRef(ref), Env: []string{"VERSION=v1"}},
+				Placement:     &swarm.Placement{MaxReplicas: 1},
+			},
+			Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+			EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{
+				Protocol: network.TCP, TargetPort: 8080, PublishedPort: port,
+				PublishMode: swarm.PortConfigPublishModeHost,
+			}}},
+		},
+		EncodedRegistryAuth: bed.Registry().EncodedAuth(),
+	})
+	if err != nil {
+		t.Fatalf("create service: %v", err)
+	}
+	took := eventually(t, 120*time.Second, "the service answers on every node", func() (bool, string) {
+		var states []string
+		for _, addr := range bed.Addrs() {
+			body, err := get(fmt.Sprintf("%s:%d", addr, port))
+			if err != nil || !strings.HasSuffix(body, " version=v1\n") {
+				states = append(states, fmt.Sprintf("%s: %q %v", addr, body, err))
+			}
+		}
+		return len(states) == 0, strings.Join(states, "; ")
+	})
+	t.Logf("timing: service with host-mode ports answering on all 3 nodes in %s", took.Round(time.Millisecond))
+
+	// One manager down: a leader remains and the node shows unreachable.
+	if err := bed.Kill(2); err != nil {
+		t.Fatal(err)
+	}
+	took = eventually(t, 60*time.Second, "node3 unreachable with a leader left", func() (bool, string) {
+		leaders, reach, err := managers(ctx, c)
+		return err == nil && leaders == 1 && reach["node3"] == swarm.ReachabilityUnreachable, fmt.Sprint(leaders, reach, err)
+	})
+	t.Logf("timing: node3 marked unreachable %s after its engine was killed", took.Round(time.Millisecond))
+
+	// Two managers down (the second one stopped cleanly): the control plane refuses with the no-leader error,
+	// while the replicas keep serving.
+	if err := bed.Stop(1); err != nil {
+		t.Fatal(err)
+	}
+	var lostErr error
+	took = eventually(t, 90*time.Second, "the swarm reports it has no leader", func() (bool, string) {
+		_, _, lostErr = managers(ctx, c)
+		return lostErr != nil && strings.Contains(lostErr.Error(), "does not have a leader"), fmt.Sprint(lostErr)
+	})
+	t.Logf("timing: quorum loss reported %s after the second kill: %v", took.Round(time.Millisecond), lostErr)
+	if body, err := get(fmt.Sprintf("%s:%d", bed.Nodes[0].Addr, port)); err != nil || !strings.HasPrefix(body, "hostname=") {
+		t.Errorf("node1's replica stopped serving after quorum loss: %q %v", body, err)
+	}
+
+	// Both back: the swarm recovers by itself.
+	start := time.Now()
+	if err := bed.Start(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 120*time.Second, "leader and 3 reachable managers again", func() (bool, string) {
+		leaders, reach, err := managers(ctx, c)
+		return err == nil && leaders == 1 && fmt.Sprint(reach) == fmt.Sprint(want), fmt.Sprint(leaders, reach, err)
+	})
+	t.Logf("timing: swarm recovered %s after restarting both engines", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	if err := bed.Teardown(); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	t.Logf("timing: teardown in %s", time.Since(start).Round(time.Millisecond))
+	assertNothingLeft(t)
+}
+
+// assertNothingLeft checks that no trace of a test bed remains on the host.
+func assertNothingLeft(t *testing.T) {
+	t.Helper()
+	var left []string
+	for _, pattern := range []string{"/var/run/netns/dh*", "/run/dh*.sock", "/sys/class/net/br-dh", "/sys/class/net/vdh*",
+		"/sys/fs/cgroup/*/dh[0-9]", "/sys/fs/cgroup/dh[0-9]", stateRoot, execRoot} {
+		m, _ := filepath.Glob(pattern)
+		left = append(left, m...)
+	}
+	if exec.Command("iptables", append([]string{"-C"}, forwardRule...)...).Run() == nil {
+		left = append(left, "iptables "+strings.Join(forwardRule, " "))
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, stateRoot) || strings.Contains(line, execRoot+"/") {
+				left = append(left, "mount: "+line)
+			}
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("teardown left behind:\n%s", strings.Join(left, "\n"))
+	}
+}
