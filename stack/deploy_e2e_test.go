@@ -30,7 +30,7 @@ type e2e struct {
 	image     string // registry/name:tag of the test service, pushed
 }
 
-func newE2E(t *testing.T) *e2e {
+func newE2E(t testing.TB) *e2e {
 	t.Helper()
 	c := testenv.Engine(t)
 	reg := testenv.Registry(t)
@@ -42,7 +42,7 @@ func newE2E(t *testing.T) *e2e {
 }
 
 // options are deploy options for the real engine with the test credentials.
-func (e *e2e) options(t *testing.T, out *bytes.Buffer) DeployOptions {
+func (e *e2e) options(t testing.TB, out *bytes.Buffer) DeployOptions {
 	t.Helper()
 	auth, err := LoadRegistryAuth(e.dockerCfg)
 	if err != nil {
@@ -52,7 +52,7 @@ func (e *e2e) options(t *testing.T, out *bytes.Buffer) DeployOptions {
 		Wait: true, Timeout: 3 * time.Minute, Auth: auth.Encode, Out: out, WaitInterval: 500 * time.Millisecond, Settle: 2 * time.Second}
 }
 
-func (e *e2e) input(t *testing.T, stackName, file string, env map[string]string) ConvertInput {
+func (e *e2e) input(t testing.TB, stackName, file string, env map[string]string) ConvertInput {
 	t.Helper()
 	all := map[string]string{"IMAGE": e.image}
 	maps.Copy(all, env)
@@ -60,11 +60,11 @@ func (e *e2e) input(t *testing.T, stackName, file string, env map[string]string)
 }
 
 // removeStackOnCleanup removes everything labelled with the stack's namespace when t ends.
-func removeStackOnCleanup(t *testing.T, c *client.Client, name string) {
+func removeStackOnCleanup(t testing.TB, c *client.Client, name string) {
 	t.Cleanup(func() { removeStack(t, c, name) })
 }
 
-func removeStack(t *testing.T, c *client.Client, name string) {
+func removeStack(t testing.TB, c *client.Client, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	f := func() client.Filters { return make(client.Filters).Add("label", LabelNamespace+"="+name) }
@@ -107,7 +107,7 @@ func removeStack(t *testing.T, c *client.Client, name string) {
 
 // dockerCLI runs the current docker client (the peer deckhand replaces)
 // with the test's docker config.
-func (e *e2e) dockerCLI(t *testing.T, env map[string]string, args ...string) (string, error) {
+func (e *e2e) dockerCLI(t testing.TB, env map[string]string, args ...string) (string, error) {
 	t.Helper()
 	bin := "/usr/local/bin/docker"
 	if _, err := os.Stat(bin); err != nil {
@@ -122,7 +122,7 @@ func (e *e2e) dockerCLI(t *testing.T, env map[string]string, args ...string) (st
 	return string(out), err
 }
 
-func stackServices(t *testing.T, c *client.Client, name string) map[string]swarm.Service {
+func stackServices(t testing.TB, c *client.Client, name string) map[string]swarm.Service {
 	t.Helper()
 	res, err := c.ServiceList(context.Background(), client.ServiceListOptions{Filters: make(client.Filters).Add("label", LabelNamespace+"="+name)})
 	if err != nil {

@@ -53,7 +53,7 @@ const testImage = "127.0.0.1:5000/svc:1"
 
 var testDigest = digest.Digest("sha256:" + strings.Repeat("ab", 32))
 
-func loadInput(t *testing.T, name, file string, env map[string]string) ConvertInput {
+func loadInput(t testing.TB, name, file string, env map[string]string) ConvertInput {
 	t.Helper()
 	if env == nil {
 		env = map[string]string{"IMAGE": testImage}
