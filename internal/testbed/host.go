@@ -61,7 +61,7 @@ func setupBridge() error {
 			return err
 		}
 	}
-	return run("iptables", append([]string{"-I"}, forwardRule...)...)
+	return run("iptables", append([]string{"-w", "-I"}, forwardRule...)...)
 }
 
 // setupNetns creates node n's namespace and wires it to the bridge as eth0.
@@ -100,10 +100,10 @@ func cleanupHost() error {
 		}
 	}
 	for range 10 {
-		if exec.Command("iptables", append([]string{"-C"}, forwardRule...)...).Run() != nil {
+		if exec.Command("iptables", append([]string{"-w", "-C"}, forwardRule...)...).Run() != nil {
 			break
 		}
-		if err := run("iptables", append([]string{"-D"}, forwardRule...)...); err != nil {
+		if err := run("iptables", append([]string{"-w", "-D"}, forwardRule...)...); err != nil {
 			errs = append(errs, err)
 			break
 		}

@@ -249,3 +249,42 @@ func assertNothingLeft(t *testing.T) {
 		t.Errorf("teardown left behind:\n%s", strings.Join(left, "\n"))
 	}
 }
+
+func TestWorkerLoadImagesAndEnv(t *testing.T) {
+	host := testenv.Engine(t)
+	tag := testenv.BuildImage(t, host, "deckhand-testbed-load:"+testenv.UniqueName(t))
+	bed := New(t, Options{Managers: 1, Workers: 1})
+	ctx := context.Background()
+
+	nodes, err := bed.Client(0).NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]string{}
+	for _, n := range nodes.Items {
+		roles[n.Description.Hostname+"@"+n.Status.Addr] = string(n.Spec.Role)
+	}
+	if want := "map[node1@10.99.0.11:manager node2@10.99.0.12:worker]"; fmt.Sprint(roles) != want {
+		t.Errorf("nodes = %v, want %s", roles, want)
+	}
+
+	if err := bed.LoadImages(ctx, host, tag); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range bed.Clients() {
+		if _, err := c.ImageInspect(ctx, tag); err != nil {
+			t.Errorf("node %d lacks the loaded image %s: %v", i, tag, err)
+		}
+	}
+
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		testenv.Unavailable(t, "no docker client on PATH: %v", err)
+	}
+	cmd := exec.Command(docker, "info", "--format", "{{.Name}} {{.Swarm.NodeAddr}}")
+	cmd.Env = bed.Env(1)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "node2 10.99.0.12" {
+		t.Errorf("docker info with bed.Env(1) = %q, %v; want node2 10.99.0.12", out, err)
+	}
+}
