@@ -481,3 +481,78 @@ func testContainer(t *testing.T, image string) {
 		t.Errorf("the secret's value is in the logs:\n%s", logs)
 	}
 }
+
+// TestDemo runs examples/demo.sh as make demo does (with its own state
+// directory, stack, ports and tag so it can run next to other tests), runs it
+// again to show it is idempotent, and cleans up with demo.sh clean. It costs
+// about a minute on a warm build cache; -short skips it outside CI.
+func TestDemo(t *testing.T) {
+	if testing.Short() && !testenv.InCI() {
+		t.Skip("-short: skipping the demo run (about a minute)")
+	}
+	testenv.Engine(t)
+	testenv.Nginx(t)
+	bins := binaries(t)
+	name := testenv.UniqueName(t)
+	dir := filepath.Join(t.TempDir(), "demo")
+	host := name + ".localhost"
+	env := []string{"DEMO_DIR=" + dir, "DEMO_STACK=" + name, "DEMO_PORT=" + fmt.Sprint(freePort(t)),
+		"DEMO_METRICS=127.0.0.1:" + fmt.Sprint(freePort(t)), "DEMO_HOST=" + host,
+		"DECKHAND=" + filepath.Join(bins, "deckhand"), "TAG=" + name}
+	script := filepath.Join(Dir(), "demo.sh")
+	cleaned := false
+	clean := func() {
+		if cleaned {
+			return
+		}
+		cleaned = true
+		out, code := run(t, env, script, "clean")
+		if code != 0 {
+			t.Errorf("demo.sh clean exited %d:\n%s", code, out)
+		}
+		_ = exec.Command("docker", "image", "rm", "127.0.0.1:5000/deckhand-hello:"+name).Run()
+	}
+	t.Cleanup(clean)
+
+	out, code := run(t, env, script)
+	if code != 0 {
+		t.Fatalf("demo.sh exited %d:\n%s", code, out)
+	}
+	hosts := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "hello from "); ok {
+			h, _, _ := strings.Cut(rest, ",")
+			hosts[h] = true
+			if !strings.Contains(line, "version "+name+" (demo) [via 127.0.0.1:") {
+				t.Errorf("answer %q: want the demo's version, environment and the upstream that served it", line)
+			}
+		}
+	}
+	if len(hosts) != 3 {
+		t.Errorf("answers came from %d replicas %v, want all 3:\n%s", len(hosts), hosts, out)
+	}
+	for _, want := range []string{"Creating service " + name + "_web", "converged", "make demo-clean", "demo ready in"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first run lacks %q:\n%s", want, out)
+		}
+	}
+
+	out, code = run(t, env, script)
+	if code != 0 {
+		t.Fatalf("second demo.sh run exited %d:\n%s", code, out)
+	}
+	for _, want := range []string{"Stack " + name + ": no changes", "already running (pid", "demo ready in"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second run (idempotent) lacks %q:\n%s", want, out)
+		}
+	}
+
+	clean()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("demo.sh clean left %s behind (%v)", dir, err)
+	}
+	if s := docker(t, "service", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+name); strings.TrimSpace(s) != "" {
+		t.Errorf("demo.sh clean left services of stack %s: %s", name, s)
+	}
+}
