@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/testenv"
+)
+
+// TestDeployCommandsE2E drives plan, deploy and rollback through the command
+// line against the real swarm: exit codes, JSON output, redaction.
+func TestDeployCommandsE2E(t *testing.T) {
+	c := testenv.Engine(t)
+	reg := testenv.Registry(t)
+	t.Setenv("DOCKER_CONFIG", testenv.DockerConfig(t))
+	name := testenv.UniqueName(t)
+	image := reg.Addr + "/deckhand-cli-" + name + ":v1"
+	testenv.BuildImage(t, c, image)
+	testenv.PushImage(t, c, image)
+	t.Cleanup(func() { removeServices(t, c, name) })
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "stack.yml")
+	if err := os.WriteFile(file, []byte("services:\n  web:\n    image: ${IMAGE}\n    environment:\n      VERSION: ${VERSION}\n      TOKEN: ${TOKEN}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("IMAGE", image)
+	t.Setenv("TOKEN", "super-secret-token")
+	run := func(args ...string) (int, string, string) {
+		var out, errw bytes.Buffer
+		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
+		return code, out.String(), errw.String()
+	}
+
+	t.Setenv("VERSION", "1")
+	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 2 || !strings.Contains(out, "+ service "+name+"_web") {
+		t.Fatalf("plan before deploy: exit %d, want 2\n%s%s", code, out, errw)
+	}
+	code, out, errw := run("deploy", "--with-registry-auth", "--format", "json", "--timeout", "2m", "-c", file, name)
+	if code != 0 {
+		t.Fatalf("deploy: exit %d\n%s%s", code, out, errw)
+	}
+	var res struct {
+		Outcome  string `json:"outcome"`
+		Services []struct {
+			Service, Action, Image, Outcome string
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("deploy --format json printed no JSON: %v\n%s", err, out)
+	}
+	if res.Outcome != "converged" || len(res.Services) != 1 || !strings.Contains(res.Services[0].Image, "@sha256:") {
+		t.Errorf("result = %+v", res)
+	}
+	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 0 {
+		t.Errorf("plan after deploy: exit %d, want 0\n%s%s", code, out, errw)
+	}
+	t.Setenv("VERSION", "2")
+	t.Setenv("TOKEN", "another-secret-token")
+	code, out, errw = run("plan", "--detailed-exitcode", "-c", file, name)
+	if code != 2 || !strings.Contains(out, "env.VERSION: (redacted) -> (redacted)") {
+		t.Errorf("plan with a changed env: exit %d, want 2 with a redacted env diff\n%s%s", code, out, errw)
+	}
+	if strings.Contains(out+errw, "secret-token") {
+		t.Errorf("plan shows an env value:\n%s", out)
+	}
+	if code, out, errw := run("deploy", "--timeout", "2m", "-c", file, name); code != 0 {
+		t.Fatalf("deploy v2: exit %d\n%s%s", code, out, errw)
+	}
+	if code, out, errw := run("rollback", "--timeout", "2m", name, "web"); code != 0 || !strings.Contains(out, "Rolling back service "+name+"_web") {
+		t.Fatalf("rollback: exit %d\n%s%s", code, out, errw)
+	}
+	t.Setenv("VERSION", "1")
+	t.Setenv("TOKEN", "super-secret-token")
+	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 0 {
+		t.Errorf("plan of v1 after rollback: exit %d, want 0\n%s%s", code, out, errw)
+	}
+}
+
+func removeServices(t *testing.T, c *client.Client, stackName string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := make(client.Filters).Add("label", "com.docker.stack.namespace="+stackName)
+	if res, err := c.ServiceList(ctx, client.ServiceListOptions{Filters: f}); err == nil {
+		for _, s := range res.Items {
+			_, _ = c.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{})
+		}
+	}
+	for range 30 {
+		res, err := c.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+		if err != nil || len(res.Items) == 0 {
+			return
+		}
+		for _, n := range res.Items {
+			_, _ = c.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("cleanup: networks of %s still in use", stackName)
+}
