@@ -99,7 +99,9 @@ func TestWatchEndToEnd(t *testing.T) {
 	}
 
 	// Removing the service: its route answers 503, nginx stays up.
-	runWatch(t, c, n, stack, DefaultTemplate(), e2eTiming, met, logs)
+	met3 := NewMetrics()
+	runWatch(t, c, n, stack, DefaultTemplate(), e2eTiming, met3, logs)
+	waitFor(t, 30*time.Second, "the new watcher's first apply", met3.Healthy)
 	removeService(t, c, id)
 	waitFor(t, 60*time.Second, "the removed service's route to answer 503", func() bool {
 		code, _, err := n.get(host, "/")

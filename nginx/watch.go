@@ -118,8 +118,9 @@ type watcher struct {
 	failed       []byte    // bytes whose test failed; not retried until they change
 	lastErr      string    // last logged read/render error, to log each once
 
-	seen    discovery.Model      // last model read, without removed services
-	removed map[string]tombstone // removed services still answering 503
+	settling bool                 // the last model read had a service updating or converging
+	seen     discovery.Model      // last model read, without removed services
+	removed  map[string]tombstone // removed services still answering 503
 
 	readBackoff  backoff
 	eventBackoff backoff
@@ -202,6 +203,7 @@ func (w *watcher) run(ctx context.Context) error {
 			continue
 		}
 		w.readBackoff.reset()
+		w.settling = m.Settling()
 		m = w.withRemoved(m, time.Now())
 		if !wasReachable && events == nil && eventErrs == nil {
 			// engine is back: reconnect the event stream now rather than at the back-off's pace.
@@ -238,7 +240,7 @@ func (w *watcher) run(ctx context.Context) error {
 }
 
 func (w *watcher) pollInterval() time.Duration {
-	if w.pending != nil || w.appliedModel.Settling() || w.pendingModel.Settling() {
+	if w.pending != nil || w.settling {
 		return w.t.FastPoll
 	}
 	return w.t.SlowPoll

@@ -393,3 +393,30 @@ func TestWatchRemovedServiceAnswers503ForAWhile(t *testing.T) {
 		}
 	})
 }
+
+func TestWatchPollsFastWhenSettlingWithoutVisibleChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeSource{model: modelN(1, false)}
+		app := &fakeApplier{}
+		stop := startWatch(t, src, app, nil)
+		defer stop()
+		time.Sleep(10 * time.Millisecond)
+		// Scaled up: the service is converging but its new task is not running
+		// yet, so the config does not change; the event says so.
+		src.set(modelN(1, true), nil)
+		src.event()
+		time.Sleep(time.Second)
+		r0, _ := src.counts()
+		src.set(modelN(2, true), nil) // the task reaches running; no event for tasks
+		changed := time.Now()
+		for len(app.calls()) < 2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := app.calls()[1].at.Sub(changed); got > testTiming.FastPoll+testTiming.DebounceMin {
+			t.Fatalf("new task seen after %v, want within fast poll %v + debounce %v", got, testTiming.FastPoll, testTiming.DebounceMin)
+		}
+		if r1, _ := src.counts(); r1-r0 < 1 {
+			t.Fatal("no poll happened")
+		}
+	})
+}
