@@ -175,30 +175,37 @@ func filterChanges(changes []Change, kind string, actions ...string) []Change {
 // resolvePendingIDs replaces the pending config/secret IDs of a service spec
 // with the IDs of the objects created in the previous phase.
 func resolvePendingIDs(c Change, ids ObjectIDs) Change {
-	if c.service == nil || c.service.TaskTemplate.ContainerSpec == nil {
-		return c
+	if c.service != nil {
+		spec := fillIDs(*c.service, ids)
+		c.service = &spec
 	}
-	spec := *c.service
+	return c
+}
+
+// fillIDs returns spec with the pending config/secret IDs that ids knows replaced.
+func fillIDs(spec swarm.ServiceSpec, ids ObjectIDs) swarm.ServiceSpec {
+	if spec.TaskTemplate.ContainerSpec == nil {
+		return spec
+	}
 	cs := *spec.TaskTemplate.ContainerSpec
-	cs.Configs = append([]*swarm.ConfigReference(nil), cs.Configs...)
+	cs.Configs = slices.Clone(cs.Configs)
 	for i, r := range cs.Configs {
-		if strings.HasPrefix(r.ConfigID, pendingIDPrefix) {
+		if id, ok := ids.Configs[r.ConfigName]; ok && strings.HasPrefix(r.ConfigID, pendingIDPrefix) {
 			rc := *r
-			rc.ConfigID = ids.Configs[r.ConfigName]
+			rc.ConfigID = id
 			cs.Configs[i] = &rc
 		}
 	}
-	cs.Secrets = append([]*swarm.SecretReference(nil), cs.Secrets...)
+	cs.Secrets = slices.Clone(cs.Secrets)
 	for i, r := range cs.Secrets {
-		if strings.HasPrefix(r.SecretID, pendingIDPrefix) {
+		if id, ok := ids.Secrets[r.SecretName]; ok && strings.HasPrefix(r.SecretID, pendingIDPrefix) {
 			rc := *r
-			rc.SecretID = ids.Secrets[r.SecretName]
+			rc.SecretID = id
 			cs.Secrets[i] = &rc
 		}
 	}
 	spec.TaskTemplate.ContainerSpec = &cs
-	c.service = &spec
-	return c
+	return spec
 }
 
 // applyChange makes one write and returns the ID of the object written.

@@ -123,53 +123,77 @@ type Prepared struct {
 func Prepare(ctx context.Context, api ReadAPI, in ConvertInput, o DeployOptions) (*Prepared, error) {
 	o.defaults()
 	log := o.Logger.With("component", "deploy", "stack", in.Namespace)
-	if err := checkManager(ctx, api); err != nil {
-		return nil, err
-	}
 	quorum := o.QuorumCheck
 	if quorum == nil {
 		quorum = func(ctx context.Context) error { return checkLeader(ctx, api) }
 	}
-	if err := quorum(ctx); err != nil {
-		return nil, err
-	}
-	live, err := ReadLive(ctx, api, in.Namespace)
+	// The checks are independent reads: run them together.
+	var (
+		managerErr, quorumErr, liveErr, extErr error
+		live                                   *Live
+		ids                                    = ObjectIDs{Configs: map[string]string{}, Secrets: map[string]string{}}
+		externalIDs                            = map[string]string{}
+		extProblems, imageProblems             []error
+		images                                 map[string]ResolvedImage
+		wg                                     sync.WaitGroup
+	)
+	wg.Go(func() { managerErr = checkManager(ctx, api) })
+	wg.Go(func() { quorumErr = quorum(ctx) })
+	liveRead := make(chan struct{})
+	wg.Go(func() {
+		defer close(liveRead)
+		live, liveErr = ReadLive(ctx, api, in.Namespace)
+	})
+	// Conversion needs no engine (config/secret IDs are filled in below), so
+	// it runs while the reads above are under way.
+	d, err := Convert(ctx, in, ObjectIDs{})
 	if err != nil {
+		wg.Wait()
 		return nil, err
 	}
-	ids := ObjectIDs{Configs: map[string]string{}, Secrets: map[string]string{}}
+	if o.ResolveImage != ResolveAlways {
+		wg.Go(func() {
+			<-liveRead
+			if liveErr == nil {
+				images = resolveImages(ctx, api, d, live, o, &imageProblems)
+			}
+		})
+	}
+	if o.ResolveImage == ResolveAlways {
+		wg.Go(func() { images = resolveImages(ctx, api, d, &Live{}, o, &imageProblems) })
+	}
+	wg.Go(func() {
+		// External objects live outside the stack: look them up by name.
+		if extErr = lookupExternal(ctx, api, d, ids, &extProblems); extErr != nil {
+			return
+		}
+		for _, n := range d.ExternalNetworks {
+			id, err := checkExternalNetwork(ctx, api, n)
+			if err != nil {
+				extProblems = append(extProblems, err)
+				continue
+			}
+			externalIDs[id] = n
+		}
+	})
+	wg.Wait()
+	for _, err := range []error{managerErr, quorumErr, liveErr, extErr} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if problems := append(extProblems, imageProblems...); len(problems) > 0 {
+		log.Warn("preflight failed", "problems", len(problems))
+		return nil, fmt.Errorf("preflight found %d problem(s), nothing was written:\n  %w", len(problems), indentJoin(problems))
+	}
 	for _, c := range live.Configs {
 		ids.Configs[c.Spec.Name] = c.ID
 	}
 	for _, s := range live.Secrets {
 		ids.Secrets[s.Spec.Name] = s.ID
 	}
-	// External configs and secrets live outside the stack: look them up by name.
-	var problems []error
-	d0, err := Convert(ctx, in, ids)
-	if err != nil {
-		return nil, err
-	}
-	if err := lookupExternal(ctx, api, d0, ids, &problems); err != nil {
-		return nil, err
-	}
-	d, err := Convert(ctx, in, ids)
-	if err != nil {
-		return nil, err
-	}
-	externalIDs := map[string]string{}
-	for _, n := range d.ExternalNetworks {
-		id, err := checkExternalNetwork(ctx, api, n)
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
-		externalIDs[id] = n
-	}
-	images := resolveImages(ctx, api, d, live, o, &problems)
-	if len(problems) > 0 {
-		log.Warn("preflight failed", "problems", len(problems))
-		return nil, fmt.Errorf("preflight found %d problem(s), nothing was written:\n  %w", len(problems), indentJoin(problems))
+	for name, spec := range d.Services {
+		d.Services[name] = fillIDs(spec, ids)
 	}
 	netNames := map[string]string{}
 	for _, n := range live.Networks {

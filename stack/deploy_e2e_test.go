@@ -475,3 +475,19 @@ func TestE2EEngineUnreachable(t *testing.T) {
 		t.Fatalf("err = %v, want exit 1 saying the engine cannot be reached and what to do", err)
 	}
 }
+
+// TestE2EOneShotServiceDoesNotHang: a service whose task completes (restart
+// condition none) counts as converged.
+func TestE2EOneShotServiceDoesNotHang(t *testing.T) {
+	e := newE2E(t)
+	name := testenv.UniqueName(t)
+	removeStackOnCleanup(t, e.c, name)
+	var out bytes.Buffer
+	res, err := Deploy(context.Background(), e.c, e.input(t, name, "oneshot.yml", nil), e.options(t, &out))
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	if res.Outcome != DeployConverged || len(res.Services) != 1 || res.Services[0].Outcome != OutcomeConverged {
+		t.Errorf("result = %+v", res)
+	}
+}
