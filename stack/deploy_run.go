@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/moby/moby/client"
 
@@ -45,6 +46,10 @@ func checkResolve(mode string) error {
 // loadForDeploy loads the stack and connects to the engine: the edge shared
 // by plan and deploy.
 func loadForDeploy(ctx context.Context, lo Options, dockerConfig string, d *DeployOptions, errw io.Writer) (ConvertInput, *client.Client, error) {
+	// A deploy is a short-lived process that allocates a lot while loading:
+	// trading a few MB for less garbage collection makes it markedly faster
+	// on a busy CI machine.
+	debug.SetGCPercent(400)
 	if err := checkResolve(d.ResolveImage); err != nil {
 		return ConvertInput{}, nil, err
 	}
