@@ -124,7 +124,7 @@ func BenchmarkReloadsDuringRollingUpdate(b *testing.B) {
 	id := createWebService(b, c, stack, image, testServicePort, map[string]string{discovery.LabelHost: host})
 	scale(b, c, id, 6)
 	waitFor(b, 180*time.Second, "6 running tasks", func() bool { return len(runningTasks(b, c, id)) == 6 })
-	for _, window := range []time.Duration{200 * time.Millisecond, time.Second, 3 * time.Second} {
+	for _, window := range []time.Duration{200 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second} {
 		b.Run("debounce="+window.String(), func(b *testing.B) {
 			n := startNginx(b, bin)
 			met := NewMetrics()
