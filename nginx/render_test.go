@@ -196,3 +196,37 @@ func TestRenderListenAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateDataAsDocumented executes a template that uses every field and
+// function `deckhand nginx render --help` documents.
+func TestTemplateDataAsDocumented(t *testing.T) {
+	text := `{{.HTTPPort}} {{.Listen}}
+{{range .Upstreams}}{{.Name}} {{.TargetPort}}{{range .Servers}} {{.}}={{.Addr}},{{.Port}}{{end}}
+{{end}}{{range .Servers}}{{quote .Host}} {{.Default}} {{.NotFound}}{{range .Locations}} {{.Path}}>{{.Upstream}}/{{.Service}}/{{.Empty}}{{end}}
+{{end}}{{len .Model.Services}} {{lower "A"}}{{upper "b"}}`
+	tmpl, err := ParseTemplate("doc", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := discovery.Model{Services: []discovery.Service{
+		{Name: "a_up", Upstreams: []discovery.Upstream{{Name: "a_up", TargetPort: 80, Servers: []discovery.Server{srv("10.0.0.1", 30000)}}},
+			Routes: []discovery.Route{{Host: "a.example", Path: "/", Upstream: "a_up"}}},
+		{Name: "b_down", Upstreams: []discovery.Upstream{{Name: "b_down", TargetPort: 80, Servers: []discovery.Server{}}},
+			Routes: []discovery.Route{{Path: "/b/", Upstream: "b_down"}}},
+	}}
+	out, err := RenderListen(m, tmpl, "127.0.0.1", 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `8080 127.0.0.1:8080
+a_up 80 10.0.0.1:30000=10.0.0.1,30000
+"a.example" false false />a_up/a_up/false
+"" true true /b/>b_down/b_down/true
+2 aB`
+	if string(out) != want {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+	if out, err := ParseTemplate("join", `{{join .X ","}}`); err != nil || out == nil {
+		t.Fatalf("join must be a known function: %v", err)
+	}
+}

@@ -36,7 +36,16 @@ func newNginxRenderCommand() *cobra.Command {
 		Long: `Render reads the swarm's nodes, services and tasks and prints the nginx config
 (or, with --format json, the routing model). It writes nothing. Without STACK
 it covers every service; a service whose labels are invalid is reported on
-stderr and left out.`,
+stderr and left out.
+
+--template FILE replaces the built-in template (Go text/template, missing keys
+are errors). Its data: .HTTPPort; .Listen ("PORT" or "ADDR:PORT");
+.Upstreams, each with .Name, .TargetPort and .Servers (each prints as
+addr:port, and has .Addr and .Port), only those with servers; .Servers, the
+virtual hosts, each with .Host ("" for the default server), .Default,
+.NotFound (no location covers "/") and .Locations (.Path, .Upstream, .Service,
+.Empty: no live server, answer 503); .Model, the routing model --format json
+prints. Functions: quote (an nginx double-quoted string), join, lower, upper.`,
 		Example: `  # The config for one stack, servers at the nodes' host names
   deckhand nginx render --node-addr hostname my-cool-app
 
