@@ -65,7 +65,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	scale(t, c, id, 3)
 	waitFor(t, 120*time.Second, "3 servers in the config", func() bool { return upstreamServers(t, n.Site, upstream) == 3 })
 	waitFor(t, 30*time.Second, "nginx to reach 3 distinct tasks", distinct(3))
-	if !strings.Contains(logs.String(), "added=") {
+	if !strings.Contains(logs.String(), "changes=\""+upstream+" +127.0.0.1:") {
 		t.Fatalf("reloads must be logged with the servers they add:\n%s", logs.String())
 	}
 

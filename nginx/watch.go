@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -305,12 +304,13 @@ func (w *watcher) applyPending(ctx context.Context) {
 	w.met.setUpstreams(m)
 	if err != nil {
 		w.met.reloadFailed()
-		w.log.Error("nginx config written but the reload failed", "err", err, "added", added, "removed", removed)
+		w.log.Error("nginx config written but the reload failed", "err", err, "changes", changeSummary(added, removed))
 		return
 	}
 	w.met.applied(res.Reloaded, time.Now())
 	if res.Changed {
-		w.log.Info("nginx config applied", "reloaded", res.Reloaded, "added", fmt.Sprint(added), "removed", fmt.Sprint(removed), "upstreams", len(upstreamNames(m)))
+		w.log.Info("nginx config applied", "reloaded", res.Reloaded, "added", len(added), "removed", len(removed),
+			"changes", changeSummary(added, removed), "upstreams", len(upstreamNames(m)))
 	}
 }
 
@@ -386,4 +386,29 @@ func (w *watcher) withRemoved(m discovery.Model, now time.Time) discovery.Model 
 	}
 	slices.SortFunc(out.Services, func(a, b discovery.Service) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// changeSummary groups Diff's "upstream server" lines per upstream:
+// "app_web +10.0.0.3:30000 -10.0.0.1:30000; db_admin +10.0.0.2:30001".
+func changeSummary(added, removed []string) string {
+	per := map[string][]string{}
+	for _, sign := range []struct {
+		mark  string
+		lines []string
+	}{{"+", added}, {"-", removed}} {
+		for _, l := range sign.lines {
+			up, srv, _ := strings.Cut(l, " ")
+			per[up] = append(per[up], sign.mark+srv)
+		}
+	}
+	names := make([]string, 0, len(per))
+	for up := range per {
+		names = append(names, up)
+	}
+	slices.Sort(names)
+	parts := make([]string, 0, len(names))
+	for _, up := range names {
+		parts = append(parts, up+" "+strings.Join(per[up], " "))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -420,3 +420,13 @@ func TestWatchPollsFastWhenSettlingWithoutVisibleChange(t *testing.T) {
 		}
 	})
 }
+
+func TestChangeSummary(t *testing.T) {
+	got := changeSummary([]string{"b 10.0.0.3:1", "a 10.0.0.2:1"}, []string{"a 10.0.0.1:1"})
+	if want := "a +10.0.0.2:1 -10.0.0.1:1; b +10.0.0.3:1"; got != want {
+		t.Fatalf("got %q want %q", got, want)
+	}
+	if got := changeSummary(nil, nil); got != "" {
+		t.Fatalf("no change: %q", got)
+	}
+}
