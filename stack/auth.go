@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -21,6 +22,11 @@ type RegistryAuth struct {
 
 // LoadRegistryAuth reads the docker config in dir ("" means DOCKER_CONFIG or ~/.docker).
 func LoadRegistryAuth(dir string) (*RegistryAuth, error) {
+	if dir == "" {
+		// config.Dir caches DOCKER_CONFIG for the life of the process; read
+		// it each time so that in-process runs see the current value.
+		dir = os.Getenv(config.EnvOverrideConfigDir)
+	}
 	cfg, err := config.Load(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read docker config in %q: %w; fix the file or point DOCKER_CONFIG at a valid one", dir, err)

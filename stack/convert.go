@@ -36,6 +36,9 @@ type ConvertInput struct {
 	// secrets by compose key (Stack.Configs/Secrets); the document may omit it.
 	Configs map[string]Object
 	Secrets map[string]Object
+	// Images optionally maps each image to the (namespaced) services using
+	// it, so registry lookups can start before conversion.
+	Images map[string][]string
 }
 
 // ConvertInputFor renders a loaded stack into the input of Convert.
@@ -44,7 +47,11 @@ func ConvertInputFor(s *Stack) (ConvertInput, error) {
 	if err != nil {
 		return ConvertInput{}, err
 	}
-	return ConvertInput{Namespace: s.Name, Document: doc, WorkingDir: s.Project.WorkingDir, Configs: s.Configs, Secrets: s.Secrets}, nil
+	images := map[string][]string{}
+	for key, svc := range s.Project.Services {
+		images[svc.Image] = append(images[svc.Image], s.ServiceName(key))
+	}
+	return ConvertInput{Namespace: s.Name, Document: doc, WorkingDir: s.Project.WorkingDir, Configs: s.Configs, Secrets: s.Secrets, Images: images}, nil
 }
 
 // Desired is the swarm state a stack document asks for, as engine API specs

@@ -121,8 +121,18 @@ type Prepared struct {
 // Prepare runs every preflight check and computes the plan, without writing.
 // All preflight problems are reported together in one error.
 func Prepare(ctx context.Context, api ReadAPI, in ConvertInput, o DeployOptions) (*Prepared, error) {
+	return PrepareFrom(ctx, api, in.Namespace, func() (ConvertInput, error) { return in, nil }, o)
+}
+
+// Source produces the stack to deploy (loading and rendering it).
+type Source func() (ConvertInput, error)
+
+// PrepareFrom is Prepare for a stack that is still to be loaded: the engine
+// reads, which do not depend on the file, run while source loads it, and the
+// registry lookups run while it is converted.
+func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Source, o DeployOptions) (*Prepared, error) {
 	o.defaults()
-	log := o.Logger.With("component", "deploy", "stack", in.Namespace)
+	log := o.Logger.With("component", "deploy", "stack", namespace)
 	quorum := o.QuorumCheck
 	if quorum == nil {
 		quorum = func(ctx context.Context) error { return checkLeader(ctx, api) }
@@ -142,25 +152,34 @@ func Prepare(ctx context.Context, api ReadAPI, in ConvertInput, o DeployOptions)
 	liveRead := make(chan struct{})
 	wg.Go(func() {
 		defer close(liveRead)
-		live, liveErr = ReadLive(ctx, api, in.Namespace)
+		live, liveErr = ReadLive(ctx, api, namespace)
 	})
-	// Conversion needs no engine (config/secret IDs are filled in below), so
-	// it runs while the reads above are under way.
+	in, err := source()
+	if err != nil {
+		wg.Wait()
+		return nil, err
+	}
+	resolve := func(d *Desired) {
+		users := in.Images
+		if users == nil {
+			users = imageUsers(d)
+		}
+		<-liveRead
+		if liveErr == nil {
+			images = resolveImages(ctx, api, users, live, o, &imageProblems)
+		}
+	}
+	if in.Images != nil {
+		wg.Go(func() { resolve(nil) })
+	}
+	// Conversion needs no engine (config/secret IDs are filled in below).
 	d, err := Convert(ctx, in, ObjectIDs{})
 	if err != nil {
 		wg.Wait()
 		return nil, err
 	}
-	if o.ResolveImage != ResolveAlways {
-		wg.Go(func() {
-			<-liveRead
-			if liveErr == nil {
-				images = resolveImages(ctx, api, d, live, o, &imageProblems)
-			}
-		})
-	}
-	if o.ResolveImage == ResolveAlways {
-		wg.Go(func() { images = resolveImages(ctx, api, d, &Live{}, o, &imageProblems) })
+	if in.Images == nil {
+		wg.Go(func() { resolve(d) })
 	}
 	wg.Go(func() {
 		// External objects live outside the stack: look them up by name.
@@ -205,6 +224,16 @@ func Prepare(ctx context.Context, api ReadAPI, in ConvertInput, o DeployOptions)
 		return nil, err
 	}
 	return &Prepared{Plan: plan, Desired: d, Images: images}, nil
+}
+
+// imageUsers maps each image of the desired services to the services using it.
+func imageUsers(d *Desired) map[string][]string {
+	out := map[string][]string{}
+	for name, spec := range d.Services {
+		image := spec.TaskTemplate.ContainerSpec.Image
+		out[image] = append(out[image], name)
+	}
+	return out
 }
 
 // indentJoin joins errors one per indented line, keeping them for errors.Is.
@@ -374,25 +403,27 @@ func checkExternalNetwork(ctx context.Context, api ReadAPI, name string) (string
 	return res.Network.ID, nil
 }
 
-// resolveImages asks the registry for the digest of each distinct image that
-// needs resolving, once per image, in parallel.
-func resolveImages(ctx context.Context, api ReadAPI, d *Desired, live *Live, o DeployOptions, problems *[]error) map[string]ResolvedImage {
+// resolveImages asks the registry for the digest of each distinct image
+// (image → the services using it) that needs resolving, once per image, in
+// parallel.
+func resolveImages(ctx context.Context, api ReadAPI, images map[string][]string, live *Live, o DeployOptions, problems *[]error) map[string]ResolvedImage {
 	liveLabel := map[string]string{}
 	for _, s := range live.Services {
 		liveLabel[s.Spec.Name] = s.Spec.Labels[convert.LabelImage]
 	}
 	users := map[string][]string{}
-	for name, spec := range d.Services {
-		image := spec.TaskTemplate.ContainerSpec.Image
-		switch o.ResolveImage {
-		case ResolveNever:
-			continue
-		case ResolveChanged:
-			if l, ok := liveLabel[name]; ok && l == image {
+	for image, services := range images {
+		for _, name := range services {
+			switch o.ResolveImage {
+			case ResolveNever:
 				continue
+			case ResolveChanged:
+				if l, ok := liveLabel[name]; ok && l == image {
+					continue
+				}
 			}
+			users[image] = append(users[image], name)
 		}
-		users[image] = append(users[image], name)
 	}
 	var (
 		mu   sync.Mutex
@@ -467,10 +498,16 @@ func resolveImage(ctx context.Context, api ReadAPI, image string, auth func(stri
 // any failure undoes every write of this run. The error carries the exit
 // code: 1 before or while applying, 3 when services failed to converge.
 func Deploy(ctx context.Context, api DeployAPI, in ConvertInput, o DeployOptions) (*Result, error) {
+	return DeployFrom(ctx, api, in.Namespace, func() (ConvertInput, error) { return in, nil }, o)
+}
+
+// DeployFrom is Deploy for a stack that is still to be loaded (see PrepareFrom).
+func DeployFrom(ctx context.Context, api DeployAPI, namespace string, source Source, o DeployOptions) (*Result, error) {
 	o.defaults()
-	log := o.Logger.With("component", "deploy", "stack", in.Namespace)
-	res := &Result{Stack: in.Namespace, Changes: []Change{}, Services: []ServiceResult{}}
-	prep, err := Prepare(ctx, api, in, o)
+	log := o.Logger.With("component", "deploy", "stack", namespace)
+	res := &Result{Stack: namespace, Changes: []Change{}, Services: []ServiceResult{}}
+	in := ConvertInput{Namespace: namespace}
+	prep, err := PrepareFrom(ctx, api, namespace, source, o)
 	if err != nil {
 		res.Outcome, res.Error = DeployFailed, err.Error()
 		return res, exit.With(exit.Failure, err)

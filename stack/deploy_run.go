@@ -43,40 +43,47 @@ func checkResolve(mode string) error {
 	return fmt.Errorf("unknown --resolve-image %q: use always, changed or never", mode)
 }
 
-// loadForDeploy loads the stack and connects to the engine: the edge shared
-// by plan and deploy.
-func loadForDeploy(ctx context.Context, lo Options, dockerConfig string, d *DeployOptions, errw io.Writer) (ConvertInput, *client.Client, error) {
+// connectForDeploy is the edge shared by plan and deploy: it reads the
+// registry credentials, connects to the engine and returns the source that
+// loads the stack (run by PrepareFrom while the engine is being read). When
+// the engine cannot be reached, problems in the files are reported first.
+func connectForDeploy(ctx context.Context, lo Options, dockerConfig string, d *DeployOptions, errw io.Writer) (Source, *client.Client, error) {
 	// A deploy is a short-lived process that allocates a lot while loading:
 	// trading a few MB for less garbage collection makes it markedly faster
 	// on a busy CI machine.
 	debug.SetGCPercent(400)
 	if err := checkResolve(d.ResolveImage); err != nil {
-		return ConvertInput{}, nil, err
+		return nil, nil, err
 	}
-	st, err := Load(ctx, lo)
-	if err != nil {
-		return ConvertInput{}, nil, err
-	}
-	for _, w := range st.Warnings {
-		fmt.Fprintf(errw, "warning: %s\n", w)
-	}
-	in, err := ConvertInputFor(st)
-	if err != nil {
-		return ConvertInput{}, nil, err
+	if err := ValidateName(lo.Name); err != nil {
+		return nil, nil, err
 	}
 	auth, err := LoadRegistryAuth(dockerConfig)
 	if err != nil {
-		return ConvertInput{}, nil, err
+		return nil, nil, err
 	}
 	d.Auth = auth.Encode
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	source := func() (ConvertInput, error) {
+		st, err := Load(ctx, lo)
+		if err != nil {
+			return ConvertInput{}, err
+		}
+		for _, w := range st.Warnings {
+			fmt.Fprintf(errw, "warning: %s\n", w)
+		}
+		return ConvertInputFor(st)
+	}
 	c, err := engine.Connect(ctx)
 	if err != nil {
-		return ConvertInput{}, nil, err
+		if _, lerr := source(); lerr != nil {
+			return nil, nil, lerr
+		}
+		return nil, nil, err
 	}
-	return in, c, nil
+	return source, c, nil
 }
 
 // RunPlan loads the stack, checks it against the swarm and prints what a
@@ -85,12 +92,12 @@ func RunPlan(ctx context.Context, lo Options, r PlanRun, out, errw io.Writer) er
 	if err := checkFormat(r.Format); err != nil {
 		return err
 	}
-	in, c, err := loadForDeploy(ctx, lo, r.DockerConfig, &r.Deploy, errw)
+	source, c, err := connectForDeploy(ctx, lo, r.DockerConfig, &r.Deploy, errw)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	prep, err := Prepare(ctx, c, in, r.Deploy)
+	prep, err := PrepareFrom(ctx, c, lo.Name, source, r.Deploy)
 	if err != nil {
 		return err
 	}
@@ -114,7 +121,7 @@ func RunDeploy(ctx context.Context, lo Options, r DeployRun, out, errw io.Writer
 	if err := checkFormat(r.Format); err != nil {
 		return err
 	}
-	in, c, err := loadForDeploy(ctx, lo, r.DockerConfig, &r.Deploy, errw)
+	source, c, err := connectForDeploy(ctx, lo, r.DockerConfig, &r.Deploy, errw)
 	if err != nil {
 		return err
 	}
@@ -123,7 +130,7 @@ func RunDeploy(ctx context.Context, lo Options, r DeployRun, out, errw io.Writer
 	if r.Format == "json" {
 		r.Deploy.Out = errw
 	}
-	res, err := Deploy(ctx, c, in, r.Deploy)
+	res, err := DeployFrom(ctx, c, lo.Name, source, r.Deploy)
 	if r.Format == "json" {
 		if jerr := WriteJSON(out, res); jerr != nil && err == nil {
 			err = jerr
