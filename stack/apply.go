@@ -83,6 +83,7 @@ func Apply(ctx context.Context, api WriteAPI, p *Plan, o ApplyOptions) (*Applied
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Out = &syncWriter{w: o.Out}
 	log := o.Logger.With("component", "deploy", "stack", p.Stack)
 	a := newApplied()
 	phases := [][]Change{
@@ -419,4 +420,16 @@ func sortStrings(in []string) []string {
 	out := slices.Clone(in)
 	slices.Sort(out)
 	return out
+}
+
+// syncWriter serializes writes from parallel workers.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -560,3 +560,21 @@ func TestDiffIgnoresEngineDefaults(t *testing.T) {
 		t.Errorf("diff = %+v, want replicas 1 -> 5", diff)
 	}
 }
+
+func TestDisplayRedrawsBarsOnATerminal(t *testing.T) {
+	var b bytes.Buffer
+	d := &display{w: &b, tty: true, names: []string{"s_a", "s_b"}, lines: map[string]string{}}
+	d.set("s_a", d.bar("s_a", 1, 2, "running", "plain"))
+	d.set("s_b", d.bar("s_b", 2, 2, "running", "plain"))
+	want := "\x1b[2Ks_a [==========          ] 1/2 running\n\x1b[2Ks_b: waiting\n" +
+		"\x1b[2A\x1b[2Ks_a [==========          ] 1/2 running\n\x1b[2Ks_b [====================] 2/2 running\n"
+	if b.String() != want {
+		t.Errorf("terminal output = %q, want %q", b.String(), want)
+	}
+	var plain bytes.Buffer
+	p := newDisplay(&plain, []string{"s_a"})
+	p.set("s_a", p.bar("s_a", 1, 2, "running", "s_a: 1/2 running"))
+	if plain.String() != "s_a: 1/2 running\n" {
+		t.Errorf("pipe output = %q", plain.String())
+	}
+}

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+	"github.com/moby/term"
 )
 
 // Outcomes of waiting for a service.
@@ -75,16 +77,18 @@ func Wait(ctx context.Context, api WaitAPI, services map[string]string, o WaitOp
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
+	names := slices.Sorted(maps.Keys(services))
+	disp := newDisplay(o.Out, names)
 	var (
 		mu  sync.Mutex
 		out []ServiceOutcome
 		wg  sync.WaitGroup
 	)
-	for _, name := range slices.Sorted(maps.Keys(services)) {
+	for _, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := waitOne(ctx, api, name, services[name], o)
+			r := waitOne(ctx, api, name, services[name], o, disp)
 			r.Duration = time.Since(start)
 			mu.Lock()
 			out = append(out, r)
@@ -93,9 +97,7 @@ func Wait(ctx context.Context, api WaitAPI, services map[string]string, o WaitOp
 			if r.Message != "" {
 				msg = ": " + r.Message
 			}
-			mu.Lock()
-			fmt.Fprintf(o.Out, "%s: %s after %s%s\n", name, r.Outcome, r.Duration.Round(100*time.Millisecond), msg)
-			mu.Unlock()
+			disp.set(name, fmt.Sprintf("%s: %s after %s%s", name, r.Outcome, r.Duration.Round(100*time.Millisecond), msg))
 		}()
 	}
 	wg.Wait()
@@ -103,7 +105,7 @@ func Wait(ctx context.Context, api WaitAPI, services map[string]string, o WaitOp
 	return out
 }
 
-func waitOne(ctx context.Context, api WaitAPI, name, id string, o WaitOptions) ServiceOutcome {
+func waitOne(ctx context.Context, api WaitAPI, name, id string, o WaitOptions, disp *display) ServiceOutcome {
 	res := ServiceOutcome{Name: name, ID: id}
 	log := o.Logger.With("component", "deploy", "service", name)
 	var convergedAt time.Time
@@ -152,7 +154,7 @@ func waitOne(ctx context.Context, api WaitAPI, name, id string, o WaitOptions) S
 		}
 		line := fmt.Sprintf("%s: %d/%d %s", name, p.ready, p.desired, p.phase)
 		if line != lastLine {
-			fmt.Fprintln(o.Out, line)
+			disp.set(name, disp.bar(name, p.ready, p.desired, p.phase, line))
 			log.Debug("progress", "ready", p.ready, "desired", p.desired, "phase", p.phase)
 			lastLine = line
 		}
@@ -323,4 +325,57 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// display prints wait progress: a line per change, or on a terminal one
+// line per service with a progress bar, redrawn in place.
+type display struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	names []string
+	lines map[string]string
+	drawn int
+}
+
+func newDisplay(w io.Writer, names []string) *display {
+	_, tty := term.GetFdInfo(w)
+	return &display{w: w, tty: tty, names: names, lines: map[string]string{}}
+}
+
+// bar is the progress text for a service: plain on a pipe, a bar on a terminal.
+func (d *display) bar(name string, ready, desired int, phase, plain string) string {
+	if !d.tty {
+		return plain
+	}
+	const width = 20
+	filled := width
+	if desired > 0 {
+		filled = min(width, width*ready/desired)
+	}
+	return fmt.Sprintf("%s [%s%s] %d/%d %s", name, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), ready, desired, phase)
+}
+
+// set records a service's status and shows it.
+func (d *display) set(name, text string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.tty {
+		fmt.Fprintln(d.w, text)
+		return
+	}
+	d.lines[name] = text
+	var b strings.Builder
+	if d.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", d.drawn) // back to the first line
+	}
+	for _, n := range d.names {
+		line := d.lines[n]
+		if line == "" {
+			line = n + ": waiting"
+		}
+		b.WriteString("\x1b[2K" + line + "\n")
+	}
+	d.drawn = len(d.names)
+	io.WriteString(d.w, b.String())
 }
