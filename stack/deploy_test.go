@@ -578,3 +578,46 @@ func TestDisplayRedrawsBarsOnATerminal(t *testing.T) {
 		t.Errorf("pipe output = %q", plain.String())
 	}
 }
+
+func TestResolveImageModes(t *testing.T) {
+	count := func(f *fakeEngine) int {
+		n := 0
+		for _, c := range f.calls {
+			if strings.HasPrefix(c, "DistributionInspect ") {
+				n++
+			}
+		}
+		return n
+	}
+	for _, mode := range []string{ResolveChanged, ResolveNever} {
+		t.Run(mode, func(t *testing.T) {
+			f := engineWithImage()
+			var out bytes.Buffer
+			o := testOptions(&out)
+			if _, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), o); err != nil {
+				t.Fatal(err)
+			}
+			before := count(f)
+			o.ResolveImage = mode
+			res, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if count(f) != before {
+				t.Errorf("--resolve-image %s asked the registry about an unchanged image", mode)
+			}
+			if res.Outcome != DeployNoChanges {
+				t.Errorf("outcome = %q: the pinned digest must be kept, not dropped", res.Outcome)
+			}
+			// A new tag: changed resolves it, never writes the tag as is.
+			f.images["127.0.0.1:5000/svc:2"] = digest.Digest("sha256:" + strings.Repeat("cd", 32))
+			if _, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", map[string]string{"IMAGE": "127.0.0.1:5000/svc:2"}), o); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{ResolveChanged: "127.0.0.1:5000/svc:2@sha256:" + strings.Repeat("cd", 32), ResolveNever: "127.0.0.1:5000/svc:2"}[mode]
+			if got := f.serviceByName("demo_api").Spec.TaskTemplate.ContainerSpec.Image; got != want {
+				t.Errorf("image = %q, want %q", got, want)
+			}
+		})
+	}
+}
