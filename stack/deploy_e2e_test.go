@@ -194,6 +194,10 @@ func TestE2EFidelityWithDockerStackDeploy(t *testing.T) {
 			}
 			dockerServices := stackServices(t, e.c, dockerStack)
 			dockerNets := networkNames(t, e.c)
+			dockerObjects := stackObjects(t, e.c, dockerStack)
+			if want := map[string]int{"rich.yml": 4, "simple.yml": 1}[file]; len(dockerObjects) != want {
+				t.Fatalf("docker made %d networks/configs/secrets, want %d: %v", len(dockerObjects), want, dockerObjects)
+			}
 			// The files publish fixed ports: free them before deckhand deploys.
 			removeStack(t, e.c, dockerStack)
 
@@ -205,6 +209,9 @@ func TestE2EFidelityWithDockerStackDeploy(t *testing.T) {
 			}
 			dhServices := stackServices(t, e.c, dhStack)
 			dhNets := networkNames(t, e.c)
+			if got, want := stackObjects(t, e.c, dhStack), dockerObjects; !maps.Equal(got, want) {
+				t.Errorf("networks, configs and secrets differ from docker's:\n deckhand %v\n docker   %v", got, want)
+			}
 			if got, want := slices.Sorted(maps.Keys(dhServices)), slices.Sorted(maps.Keys(dockerServices)); !slices.Equal(got, want) {
 				t.Fatalf("services: deckhand %v, docker %v", got, want)
 			}
@@ -490,4 +497,47 @@ func TestE2EOneShotServiceDoesNotHang(t *testing.T) {
 	if res.Outcome != DeployConverged || len(res.Services) != 1 || res.Services[0].Outcome != OutcomeConverged {
 		t.Errorf("result = %+v", res)
 	}
+}
+
+// stackObjects describes the stack's networks, configs and secrets by key
+// (stack prefix and content hash stripped), leaving out the labels deckhand
+// adds to hash-named objects.
+func stackObjects(t testing.TB, c *client.Client, name string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	f := make(client.Filters).Add("label", LabelNamespace+"="+name)
+	strip := func(s string) string { return hashSuffix.ReplaceAllString(strings.TrimPrefix(s, name+"_"), "") }
+	labels := func(l map[string]string) string {
+		l = maps.Clone(l)
+		delete(l, LabelNamespace)
+		delete(l, LabelStack)
+		delete(l, LabelKey)
+		delete(l, LabelHash)
+		return fmt.Sprint(l)
+	}
+	out := map[string]string{}
+	nets, err := c.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nets.Items {
+		n.Options = maps.Clone(n.Options)
+		delete(n.Options, "com.docker.network.driver.overlay.vxlanid_list") // allocated per network
+		out["network "+strip(n.Name)] = fmt.Sprintf("driver=%s scope=%s attachable=%v internal=%v options=%v labels=%s", n.Driver, n.Scope, n.Attachable, n.Internal, n.Options, labels(n.Labels))
+	}
+	cfgs, err := c.ConfigList(ctx, client.ConfigListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range cfgs.Items {
+		out["config "+strip(o.Spec.Name)] = fmt.Sprintf("data=%q templating=%v labels=%s", o.Spec.Data, o.Spec.Templating, labels(o.Spec.Labels))
+	}
+	secs, err := c.SecretList(ctx, client.SecretListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range secs.Items {
+		out["secret "+strip(o.Spec.Name)] = fmt.Sprintf("driver=%v templating=%v labels=%s", o.Spec.Driver, o.Spec.Templating, labels(o.Spec.Labels))
+	}
+	return out
 }
