@@ -1,0 +1,51 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/exit"
+	"github.com/deckhand/deckhand/internal/testbed"
+)
+
+// TestE2EQuorumLostNothingWritten crashes two of three managers of a real
+// multi-node swarm: deploy refuses before any write and names the managers
+// that cannot be reached.
+func TestE2EQuorumLostNothingWritten(t *testing.T) {
+	bed := testbed.New(t, testbed.Options{Managers: 3, HeartbeatPeriod: 2 * time.Second})
+	c := bed.Client(0)
+	if err := bed.Kill(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	// The surviving manager notices the lost quorum after an election timeout.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		_, err := c.NodeList(context.Background(), client.NodeListOptions{})
+		if err != nil && strings.Contains(err.Error(), "does not have a leader") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the swarm still has a leader two minutes after losing two of three managers (last error %v)", err)
+		}
+		time.Sleep(time.Second)
+	}
+	var out bytes.Buffer
+	in := loadInput(t, "quorum", "simple.yml", nil)
+	_, err := Deploy(context.Background(), c, in, DeployOptions{ResolveImage: ResolveNever, Out: &out, Wait: true})
+	if exit.Code(err) != exit.Failure {
+		t.Fatalf("err = %v (exit %d), want exit 1", err, exit.Code(err))
+	}
+	for _, want := range []string{"quorum", "unreachable managers", bed.Nodes[1].Addr, bed.Nodes[2].Addr, "nothing was written"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+	if out.Len() != 0 {
+		t.Errorf("deploy reported writes without a leader:\n%s", out.String())
+	}
+}
