@@ -520,7 +520,6 @@ func DeployFrom(ctx context.Context, api DeployAPI, namespace string, source Sou
 	}
 	if !plan.HasChanges() {
 		res.Outcome = DeployNoChanges
-		fmt.Fprintf(o.Out, "Stack %s is up to date (%d services unchanged)\n", in.Namespace, len(plan.Unchanged))
 		sortResults(res)
 		return res, nil
 	}

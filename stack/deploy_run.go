@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/moby/moby/client"
 
@@ -136,9 +137,27 @@ func RunDeploy(ctx context.Context, lo Options, r DeployRun, out, errw io.Writer
 			err = jerr
 		}
 	} else if err == nil {
-		fmt.Fprintf(out, "Stack %s: %s\n", res.Stack, res.Outcome)
+		fmt.Fprintf(out, "Stack %s: %s (%s)\n", res.Stack, res.Outcome, summarize(res))
 	}
 	return err
+}
+
+// summarize counts a result's services by action, e.g. "1 created, 2 unchanged".
+func summarize(res *Result) string {
+	counts := map[string]int{}
+	for _, s := range res.Services {
+		counts[s.Action]++
+	}
+	var parts []string
+	for _, a := range []struct{ action, word string }{{ActionCreate, "created"}, {ActionUpdate, "updated"}, {ActionRemove, "removed"}, {"rollback", "rolled back"}, {"unchanged", "unchanged"}} {
+		if n := counts[a.action]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, a.word))
+		}
+	}
+	if len(parts) == 0 {
+		return "no services"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // RunRollback rolls services of a stack back to their previous spec.
@@ -167,7 +186,7 @@ func RunRollback(ctx context.Context, namespace string, o RollbackOptions, forma
 			err = jerr
 		}
 	} else if err == nil {
-		fmt.Fprintf(out, "Stack %s: %s\n", res.Stack, res.Outcome)
+		fmt.Fprintf(out, "Stack %s: %s (%s)\n", res.Stack, res.Outcome, summarize(res))
 	}
 	return err
 }
