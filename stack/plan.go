@@ -563,5 +563,5 @@ func refSummary(name string, f *swarm.ConfigReferenceFileTarget, runtime bool) s
 	if runtime || f == nil {
 		return name + " (runtime)"
 	}
-	return fmt.Sprintf("%s -> %s (uid %s, gid %s, mode %04o)", name, f.Name, f.UID, f.GID, uint32(f.Mode))
+	return fmt.Sprintf("%s at %s (uid %s, gid %s, mode %04o)", name, f.Name, f.UID, f.GID, uint32(f.Mode))
 }
