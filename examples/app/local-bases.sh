@@ -42,6 +42,12 @@ rootfs() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# One maker at a time (tests build in parallel): the second finds the images.
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"${TMPDIR:-/tmp}/deckhand-local-bases.lock"
+	flock 9
+fi
+
 if "$docker" image inspect "$runtime_tag" >/dev/null 2>&1; then
 	say "runtime base $runtime_tag exists"
 else
