@@ -220,10 +220,9 @@ func (s *scenario) startWatch() {
 			<-done
 		}
 		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("deckhand watch log:\n%s", b)
-		}
+		// What watch applied, phase by phase (shown with -v or on failure).
+		b, _ := os.ReadFile(logf.Name())
+		t.Logf("deckhand watch log:\n%s", b)
 	})
 }
 
