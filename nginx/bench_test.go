@@ -289,6 +289,28 @@ func BenchmarkIdleWatcher(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(cpuShare, "cpu-%")
 	b.ReportMetric(rssMiB, "rss-MiB")
+
+	// The docker peer: a script polling `docker service ls` every --poll-slow
+	// against the same engine; its CPU share is one invocation's CPU time per
+	// poll interval.
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		b.Logf("no docker client on PATH: no peer figure")
+		return
+	}
+	const runs = 10
+	var peer time.Duration
+	for i := 0; i < runs; i++ {
+		pc := exec.Command(docker, "service", "ls")
+		pc.Env = cmd.Env
+		if out, err := pc.CombinedOutput(); err != nil || strings.Count(string(out), "\n") != 101 {
+			b.Fatalf("docker service ls against the fake engine: %v\n%s", err, out)
+		}
+		peer += pc.ProcessState.UserTime() + pc.ProcessState.SystemTime()
+	}
+	peerShare := float64(peer/runs) / float64(DefaultTiming.SlowPoll) * 100
+	b.ReportMetric(peerShare, "docker-poll-cpu-%")
+	b.ReportMetric(cpuShare/peerShare, "cpu/docker-poll")
 	if cfg, err := os.ReadFile(out); err != nil || strings.Count(string(cfg), "upstream ") != 100 {
 		b.Fatalf("watch did not render the 100 services: %v", err)
 	}
