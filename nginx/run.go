@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/spf13/pflag"
 
 	"github.com/deckhand/deckhand/discovery"
@@ -210,9 +211,12 @@ func RunWatch(ctx context.Context, o Options, out, errw io.Writer) error {
 		defer srv.Close()
 		log.Info("serving metrics", "addr", ln.Addr().String())
 	}
-	c, err := engine.Connect(ctx)
+	c, err := connectWithRetry(ctx, log)
 	if err != nil {
 		return err
+	}
+	if c == nil {
+		return nil // interrupted while waiting for the engine
 	}
 	defer c.Close()
 	src := &discovery.EngineSource{Engine: c, Options: dopts, Logger: log}
@@ -221,4 +225,23 @@ func RunWatch(ctx context.Context, o Options, out, errw io.Writer) error {
 		Source: src, Template: tmpl, HTTPPort: o.HTTPPort, ListenAddr: o.ListenAddr, Timing: o.Timing, Logger: log, Metrics: met,
 		Applier: &Applier{Path: o.Out, TestCommand: o.TestCommand, ReloadCommand: o.ReloadCommand},
 	})
+}
+
+// connectWithRetry connects to the engine, retrying with back-off while it
+// is unreachable (a watcher may start before dockerd); nil when ctx ends first.
+func connectWithRetry(ctx context.Context, log *slog.Logger) (*client.Client, error) {
+	b := backoff{min: DefaultTiming.BackoffMin, max: DefaultTiming.BackoffMax}
+	for {
+		c, err := engine.Connect(ctx)
+		if err == nil {
+			return c, nil
+		}
+		d := b.next()
+		log.Warn("engine not reachable yet; retrying", "err", err, "retry_in", d)
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(d):
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
@@ -105,5 +106,23 @@ func TestOptionsChecks(t *testing.T) {
 	}
 	if err := RunRender(context.Background(), Options{HTTPPort: 80, Format: "yaml"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 		t.Error("unknown format: want an error")
+	}
+}
+
+func TestRunWatchWaitsForTheEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-engine.sock"))
+	ctx, cancel := context.WithCancel(context.Background())
+	errw := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- RunWatch(ctx, Options{HTTPPort: 80, Out: filepath.Join(t.TempDir(), "site.conf")}, &bytes.Buffer{}, errw)
+	}()
+	waitFor(t, 30*time.Second, "the retry to be logged", func() bool { return strings.Contains(errw.String(), "engine not reachable yet; retrying") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("interrupted while waiting for the engine: want a clean exit, got %v", err)
+	}
+	if !strings.Contains(errw.String(), "component=watch") {
+		t.Fatalf("logs must carry the component: %s", errw.String())
 	}
 }
