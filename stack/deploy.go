@@ -55,6 +55,9 @@ type DeployOptions struct {
 	// Auth returns encoded registry credentials for an image; used to resolve
 	// digests and, with WithRegistryAuth, sent with service writes.
 	Auth func(image string) (string, error)
+	// PrefetchImages are images the stack probably uses (read from the raw
+	// files); with ResolveImage always they are looked up while it loads.
+	PrefetchImages []string
 	// QuorumCheck checks that the swarm has a leader; nil uses the node list.
 	QuorumCheck  func(ctx context.Context) error
 	Out          io.Writer // human progress
@@ -154,6 +157,14 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		defer close(liveRead)
 		live, liveErr = ReadLive(ctx, api, namespace)
 	})
+	resolver := newImageResolver(api, o)
+	if o.ResolveImage == ResolveAlways {
+		// Likely images are looked up while the stack loads; a lookup
+		// counts only for an image the loaded stack really uses.
+		for _, image := range o.PrefetchImages {
+			resolver.start(ctx, image)
+		}
+	}
 	in, err := source()
 	if err != nil {
 		wg.Wait()
@@ -166,7 +177,7 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		}
 		<-liveRead
 		if liveErr == nil {
-			images = resolveImages(ctx, api, users, live, o, &imageProblems)
+			images = resolveImages(ctx, resolver, users, live, o, &imageProblems)
 		}
 	}
 	if in.Images != nil {
@@ -403,10 +414,49 @@ func checkExternalNetwork(ctx context.Context, api ReadAPI, name string) (string
 	return res.Network.ID, nil
 }
 
+// imageResolver looks each image up in the registry at most once per run,
+// with at most Parallel lookups at a time; a lookup can start early (a
+// prefetch) and be waited for later.
+type imageResolver struct {
+	api   ReadAPI
+	auth  func(string) (string, error)
+	sem   chan struct{}
+	mu    sync.Mutex
+	calls map[string]*resolveCall
+}
+
+type resolveCall struct {
+	done chan struct{}
+	r    ResolvedImage
+	err  error
+}
+
+func newImageResolver(api ReadAPI, o DeployOptions) *imageResolver {
+	return &imageResolver{api: api, auth: o.Auth, sem: make(chan struct{}, max(o.Parallel, 1)), calls: map[string]*resolveCall{}}
+}
+
+// start begins looking image up unless that is already under way.
+func (ir *imageResolver) start(ctx context.Context, image string) *resolveCall {
+	ir.mu.Lock()
+	defer ir.mu.Unlock()
+	if c, ok := ir.calls[image]; ok {
+		return c
+	}
+	c := &resolveCall{done: make(chan struct{})}
+	ir.calls[image] = c
+	go func() {
+		defer close(c.done)
+		ir.sem <- struct{}{}
+		defer func() { <-ir.sem }()
+		c.r, c.err = resolveImage(ctx, ir.api, image, ir.auth)
+	}()
+	return c
+}
+
 // resolveImages asks the registry for the digest of each distinct image
 // (image → the services using it) that needs resolving, once per image, in
 // parallel.
-func resolveImages(ctx context.Context, api ReadAPI, images map[string][]string, live *Live, o DeployOptions, problems *[]error) map[string]ResolvedImage {
+func resolveImages(ctx context.Context, ir *imageResolver, images map[string][]string, live *Live, o DeployOptions, problems *[]error) map[string]ResolvedImage {
 	liveLabel := map[string]string{}
 	for _, s := range live.Services {
 		liveLabel[s.Spec.Name] = s.Spec.Labels[convert.LabelImage]
@@ -425,30 +475,21 @@ func resolveImages(ctx context.Context, api ReadAPI, images map[string][]string,
 			users[image] = append(users[image], name)
 		}
 	}
-	var (
-		mu   sync.Mutex
-		out  = map[string]ResolvedImage{}
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, max(o.Parallel, 1))
-	)
+	calls := map[string]*resolveCall{}
 	for _, image := range slices.Sorted(maps.Keys(users)) {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r, err := resolveImage(ctx, api, image, o.Auth)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				svcs := slices.Sorted(slices.Values(users[image]))
-				errs = append(errs, fmt.Errorf("image %q (service %s) cannot be resolved: %w; check that it was pushed, the name and tag, and your registry login (docker login)", image, strings.Join(svcs, ", "), err))
-				return
-			}
-			out[image] = r
-		})
+		calls[image] = ir.start(ctx, image)
 	}
-	wg.Wait()
-	*problems = append(*problems, errs...)
+	out := map[string]ResolvedImage{}
+	for _, image := range slices.Sorted(maps.Keys(calls)) {
+		c := calls[image]
+		<-c.done
+		if c.err != nil {
+			svcs := slices.Sorted(slices.Values(users[image]))
+			*problems = append(*problems, fmt.Errorf("image %q (service %s) cannot be resolved: %w; check that it was pushed, the name and tag, and your registry login (docker login)", image, strings.Join(svcs, ", "), c.err))
+			continue
+		}
+		out[image] = c.r
+	}
 	return out
 }
 

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/moby/moby/client"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/deckhand/deckhand/internal/engine"
 	"github.com/deckhand/deckhand/internal/exit"
@@ -67,6 +71,7 @@ func connectForDeploy(ctx context.Context, lo Options, dockerConfig string, d *D
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	d.PrefetchImages = imageHints(lo)
 	source := func() (ConvertInput, error) {
 		st, err := Load(ctx, lo)
 		if err != nil {
@@ -189,4 +194,39 @@ func RunRollback(ctx context.Context, namespace string, o RollbackOptions, forma
 		fmt.Fprintf(out, "Stack %s: %s (%s)\n", res.Stack, res.Outcome, summarize(res))
 	}
 	return err
+}
+
+// imageHints reads the literal `image:` values of the compose files without
+// loading them (no merging, no interpolation), so that registry lookups can
+// start early. They are hints only: Prepare uses a lookup only for an image
+// the loaded stack really has.
+func imageHints(lo Options) []string {
+	var out []string
+	for _, f := range lo.Files {
+		if f == "-" {
+			continue
+		}
+		if !filepath.IsAbs(f) && lo.WorkingDir != "" {
+			f = filepath.Join(lo.WorkingDir, f)
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var doc struct {
+			Services map[string]struct {
+				Image string `yaml:"image"`
+			} `yaml:"services"`
+		}
+		if yaml.Unmarshal(raw, &doc) != nil {
+			continue
+		}
+		for _, svc := range doc.Services {
+			if svc.Image != "" && !strings.Contains(svc.Image, "$") {
+				out = append(out, svc.Image)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -621,3 +621,37 @@ func TestResolveImageModes(t *testing.T) {
 		})
 	}
 }
+
+func TestPrefetchedImagesCountOnlyWhenUsed(t *testing.T) {
+	f := engineWithImage()
+	var out bytes.Buffer
+	o := testOptions(&out)
+	o.PrefetchImages = []string{testImage, "127.0.0.1:5000/overridden:1"} // the second is not in the loaded stack
+	res, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), o)
+	if err != nil {
+		t.Fatalf("an unused prefetched image that does not exist failed the deploy: %v", err)
+	}
+	if res.Outcome != DeployConverged {
+		t.Errorf("outcome = %q", res.Outcome)
+	}
+	n := 0
+	for _, c := range f.calls {
+		if c == "DistributionInspect "+testImage {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%s looked up %d times, want once (prefetched, then reused)", testImage, n)
+	}
+}
+
+func TestImageHintsReadLiteralImagesOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.yml"), []byte("services:\n  a:\n    image: registry.example/a:1\n  b:\n    image: ${IMAGE}\n  c:\n    image: registry.example/a:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := imageHints(Options{Files: []string{"a.yml", "missing.yml", "-"}, WorkingDir: dir})
+	if want := []string{"registry.example/a:1"}; !slices.Equal(got, want) {
+		t.Errorf("hints = %v, want %v", got, want)
+	}
+}
