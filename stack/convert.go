@@ -323,6 +323,7 @@ type idLookup struct {
 	ids ObjectIDs
 }
 
+// SecretList answers docker/cli's secret lookup by name.
 func (l idLookup) SecretList(_ context.Context, o client.SecretListOptions) (client.SecretListResult, error) {
 	var res client.SecretListResult
 	for _, name := range slices.Sorted(maps.Keys(o.Filters["name"])) {
@@ -335,6 +336,7 @@ func (l idLookup) SecretList(_ context.Context, o client.SecretListOptions) (cli
 	return res, nil
 }
 
+// ConfigList answers docker/cli's config lookup by name.
 func (l idLookup) ConfigList(_ context.Context, o client.ConfigListOptions) (client.ConfigListResult, error) {
 	var res client.ConfigListResult
 	for _, name := range slices.Sorted(maps.Keys(o.Filters["name"])) {
