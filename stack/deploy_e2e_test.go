@@ -497,6 +497,13 @@ func TestE2EOneShotServiceDoesNotHang(t *testing.T) {
 	if res.Outcome != DeployConverged || len(res.Services) != 1 || res.Services[0].Outcome != OutcomeConverged {
 		t.Errorf("result = %+v", res)
 	}
+	// A one-shot task that fails is final: deploy says so without waiting for the timeout.
+	failing := testenv.UniqueName(t)
+	removeStackOnCleanup(t, e.c, failing)
+	_, err = Deploy(context.Background(), e.c, e.input(t, failing, "oneshot.yml", map[string]string{"ARG": "-no-such-flag"}), e.options(t, &out))
+	if exit.Code(err) != exit.NotConverge || !strings.Contains(err.Error(), "restart condition is none") {
+		t.Errorf("err = %v (exit %d), want exit 3 saying the task failed for good", err, exit.Code(err))
+	}
 }
 
 // stackObjects describes the stack's networks, configs and secrets by key

@@ -533,6 +533,12 @@ func TestAssess(t *testing.T) {
 			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
 		}), []swarm.Task{slot(complete, 1), slot(complete, 2)}, stateDone},
 		{"completed is not running", svc(func(*swarm.Service) {}), []swarm.Task{slot(complete, 1), slot(complete, 2)}, stateProgressing},
+		{"one-shot failed for good", svc(func(s *swarm.Service) {
+			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
+		}), []swarm.Task{slot(complete, 1), slot(swarm.Task{DesiredState: swarm.TaskStateShutdown, Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "exit 1"}}, 2)}, stateFailed},
+		{"failed task is retried", svc(func(s *swarm.Service) {
+			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure}
+		}), []swarm.Task{slot(complete, 1), slot(swarm.Task{DesiredState: swarm.TaskStateShutdown, Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "exit 1"}}, 2)}, stateProgressing},
 		{"global, nothing placed yet", swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{Global: &swarm.GlobalService{}}}}, nil, stateProgressing},
 		{"global running", swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{Global: &swarm.GlobalService{}}}}, []swarm.Task{func() swarm.Task { t := running; t.NodeID = "n1"; return t }()}, stateConverged},
 	}

@@ -148,6 +148,9 @@ func waitOne(ctx context.Context, api WaitAPI, name, id string, o WaitOptions, d
 				res.Message += "; task error: " + te
 			}
 			return res
+		case stateFailed:
+			res.Outcome, res.Message = OutcomeFailed, p.message
+			return res
 		case stateDone:
 			res.Outcome = OutcomeConverged
 			return res
@@ -188,6 +191,7 @@ const (
 	stateDone                  // converged for good (jobs)
 	stateRolledBack
 	statePaused
+	stateFailed // a task failed for good
 )
 
 type progress struct {
@@ -239,6 +243,14 @@ func assess(svc swarm.Service, tasks []swarm.Task) progress {
 	mode := svc.Spec.Mode
 	job := mode.ReplicatedJob != nil || mode.GlobalJob != nil
 	latest := latestTasks(tasks, mode.Global != nil || mode.GlobalJob != nil)
+	if rp := svc.Spec.TaskTemplate.RestartPolicy; rp != nil && rp.Condition == swarm.RestartPolicyConditionNone {
+		// Swarm will not retry: a failed task is final.
+		for _, t := range latest {
+			if t.Status.State == swarm.TaskStateFailed || t.Status.State == swarm.TaskStateRejected {
+				return progress{state: stateFailed, message: fmt.Sprintf("task %s %s and its restart condition is none: %s", shortID(t.ID), t.Status.State, t.Status.Err)}
+			}
+		}
+	}
 	for _, t := range latest {
 		switch {
 		case t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning && !job:
