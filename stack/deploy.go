@@ -150,8 +150,14 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		images                                 map[string]ResolvedImage
 		wg                                     sync.WaitGroup
 	)
-	wg.Go(func() { managerErr = checkManager(ctx, api) })
-	wg.Go(func() { quorumErr = quorum(ctx) })
+	wg.Go(func() {
+		// Listing the nodes succeeds only on a manager of a swarm with a
+		// leader; when it fails, Info (which works on every engine version)
+		// tells whether the engine is a manager at all.
+		if quorumErr = quorum(ctx); quorumErr != nil {
+			managerErr = checkManager(ctx, api)
+		}
+	})
 	liveRead := make(chan struct{})
 	wg.Go(func() {
 		defer close(liveRead)

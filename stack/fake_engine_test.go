@@ -115,6 +115,9 @@ func (f *fakeEngine) Info(context.Context, client.InfoOptions) (client.SystemInf
 }
 
 func (f *fakeEngine) NodeList(context.Context, client.NodeListOptions) (client.NodeListResult, error) {
+	if f.notSwarm {
+		return client.NodeListResult{}, errors.New(`Error response from daemon: This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`)
+	}
 	if f.noLeader {
 		return client.NodeListResult{}, errors.New("rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
 	}
