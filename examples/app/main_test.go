@@ -148,3 +148,25 @@ func httpGet(t *testing.T, url string) (int, string) {
 	}
 	return resp.StatusCode, string(b)
 }
+
+// FuzzParseConfig checks that any input either fails with an error or gives
+// only known keys with trimmed values, and never panics.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{"greeting = hi\n", "# c\n\nshutdown_delay=2s", "x", "=", "greeting = a = b\n", "greeting\t=\t\n"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		kv, err := parseConfig(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for k, v := range kv {
+			if k != "greeting" && k != "shutdown_delay" {
+				t.Errorf("parseConfig(%q) accepted unknown key %q", in, k)
+			}
+			if v != strings.TrimSpace(v) {
+				t.Errorf("parseConfig(%q): value %q is not trimmed", in, v)
+			}
+		}
+	})
+}
