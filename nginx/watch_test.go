@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -428,5 +430,35 @@ func TestChangeSummary(t *testing.T) {
 	}
 	if got := changeSummary(nil, nil); got != "" {
 		t.Fatalf("no change: %q", got)
+	}
+}
+
+func TestMetricsHandler(t *testing.T) {
+	m := NewMetrics()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"healthy":false`) {
+		t.Fatalf("before any apply: %d %s", code, body)
+	}
+	m.setReachable(true)
+	m.applied(true, time.Unix(1700000000, 0))
+	if code, body := get("/healthz"); code != http.StatusOK || !strings.Contains(body, `"last_success":"2023-11-14T22:13:20Z"`) {
+		t.Fatalf("after an apply: %d %s", code, body)
+	}
+	m.setReachable(false)
+	if code, _ := get("/healthz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("engine unreachable: %d", code)
+	}
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "deckhand_engine_reachable 0\n") {
+		t.Fatalf("metrics: %d %s", code, body)
 	}
 }
