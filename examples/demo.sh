@@ -231,7 +231,7 @@ start_watch() {
 			--listen-addr "$DEMO_LISTEN" --http-port "$DEMO_PORT" --metrics-addr "$DEMO_METRICS"
 			--test-command "nginx -e stderr -p $NGINX_DIR/ -c nginx.conf -t -q"
 			--reload-command "nginx -e stderr -p $NGINX_DIR/ -c nginx.conf -s reload" "$DEMO_STACK")
-		info "${cmd[*]}"
+		info "${cmd[*]@Q}"
 		setsid "${cmd[@]}" </dev/null >>"$DEMO_DIR/watch.log" 2>&1 &
 		echo $! >"$DEMO_DIR/watch.pid"
 	fi
@@ -266,15 +266,16 @@ send_requests() {
 }
 
 goodbye() {
+	local c=54
+	echo
+	echo "The demo runs. Look around:"
+	printf '  %-*s # %s\n' $c "docker stack services $DEMO_STACK" "the service and its replicas" \
+		$c "docker service ps ${DEMO_STACK}_web" "its tasks, nodes and states" \
+		$c "cat $NGINX_DIR/conf.d/deckhand.conf" "what deckhand watch wrote" \
+		$c "tail -f $DEMO_DIR/watch.log" "what it applied and why" \
+		$c "curl -s http://$DEMO_METRICS/metrics" "its metrics" \
+		$c "curl -H 'Host: $DEMO_HOST' http://$DEMO_LISTEN:$DEMO_PORT/" "one more request"
 	cat <<EOF
-
-The demo runs. Look around:
-  docker stack services $DEMO_STACK                  # the service, 3 replicas
-  docker service ps ${DEMO_STACK}_web                   # its tasks and their nodes
-  cat $NGINX_DIR/conf.d/deckhand.conf    # what deckhand watch wrote
-  tail -f $DEMO_DIR/watch.log            # what it applied and why
-  curl -s http://$DEMO_METRICS/metrics                # its metrics
-  curl -H 'Host: $DEMO_HOST' http://$DEMO_LISTEN:$DEMO_PORT/
 
 Try a rolling update (start-first, health-checked) while watching the above:
   DOCKER_BUILDKIT=0 docker build \$(examples/app/local-bases.sh) --build-arg VERSION=v2 -t $REGISTRY/$IMAGE_NAME:v2 examples/app
