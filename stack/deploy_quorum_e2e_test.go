@@ -49,3 +49,16 @@ func TestE2EQuorumLostNothingWritten(t *testing.T) {
 		t.Errorf("deploy reported writes without a leader:\n%s", out.String())
 	}
 }
+
+// TestE2EWorkerIsRefused points deploy at a worker node of a real swarm.
+func TestE2EWorkerIsRefused(t *testing.T) {
+	bed := testbed.New(t, testbed.Options{Managers: 1, Workers: 1})
+	var out bytes.Buffer
+	_, err := Deploy(context.Background(), bed.Client(1), loadInput(t, "worker", "simple.yml", nil), DeployOptions{ResolveImage: ResolveNever, Out: &out, Wait: true})
+	if exit.Code(err) != exit.Failure || !strings.Contains(err.Error(), "worker, not a manager") {
+		t.Fatalf("err = %v (exit %d), want exit 1 saying the engine is a worker", err, exit.Code(err))
+	}
+	if out.Len() != 0 {
+		t.Errorf("deploy reported writes on a worker:\n%s", out.String())
+	}
+}
