@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"context"
+	"maps"
 	"runtime"
 	"sort"
 	"sync"
@@ -36,6 +37,8 @@ func loadModel(ctx context.Context, details types.ConfigDetails, srcs []source, 
 	for i, files := range groups {
 		wg.Go(func() {
 			d := details
+			// compose-go writes COMPOSE_PROJECT_NAME into the environment map.
+			d.Environment = maps.Clone(details.Environment)
 			d.ConfigFiles = make([]types.ConfigFile, len(files))
 			for j, f := range files {
 				d.ConfigFiles[j] = types.ConfigFile{Filename: srcs[j].path, Content: f}
