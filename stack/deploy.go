@@ -138,7 +138,9 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 	log := o.Logger.With("component", "deploy", "stack", namespace)
 	quorum := o.QuorumCheck
 	if quorum == nil {
-		quorum = func(ctx context.Context) error { return checkLeader(ctx, api) }
+		quorum = func(ctx context.Context) error {
+			return checkLeader(ctx, api, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
+		}
 	}
 	// The checks are independent reads: run them together.
 	var (
@@ -322,9 +324,12 @@ func checkManager(ctx context.Context, api ReadAPI) error {
 // checkLeader fails when the swarm has lost quorum (quorum.Check), naming the
 // managers that are down. When the engine has no leader it cannot list the
 // nodes, so the managers it knows of are probed on their swarm address.
-func checkLeader(ctx context.Context, api ReadAPI) error {
+func checkLeader(ctx context.Context, api ReadAPI, warn func(string)) error {
 	st, err := quorum.Check(ctx, api)
 	if err == nil {
+		if st.FailuresLeft == 0 {
+			warn(fmt.Sprintf("the swarm has %d of %d managers up and no manager can fail without losing quorum: deploying anyway; add managers or bring the down ones back", st.Up, len(st.Managers)))
+		}
 		return nil
 	}
 	if !errors.Is(err, quorum.ErrNoQuorum) {

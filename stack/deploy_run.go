@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -53,10 +52,6 @@ func checkResolve(mode string) error {
 // loads the stack (run by PrepareFrom while the engine is being read). When
 // the engine cannot be reached, problems in the files are reported first.
 func connectForDeploy(ctx context.Context, lo Options, dockerConfig string, d *DeployOptions, errw io.Writer) (Source, *client.Client, error) {
-	// A deploy is a short-lived process that allocates a lot while loading:
-	// trading a few MB for less garbage collection makes it markedly faster
-	// on a busy CI machine.
-	debug.SetGCPercent(400)
 	if err := checkResolve(d.ResolveImage); err != nil {
 		return nil, nil, err
 	}

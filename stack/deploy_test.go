@@ -262,6 +262,34 @@ func TestNoLeaderFailsBeforeAnyWrite(t *testing.T) {
 	}
 }
 
+// TestLastToleratedFailureWarns deploys to three managers: with all up there
+// is no warning; with one unreachable the deploy goes ahead and warns that no
+// further manager may fail.
+func TestLastToleratedFailureWarns(t *testing.T) {
+	manager := func(id string, leader bool, r swarm.Reachability) swarm.Node {
+		return swarm.Node{ID: id, Description: swarm.NodeDescription{Hostname: id},
+			ManagerStatus: &swarm.ManagerStatus{Leader: leader, Reachability: r, Addr: id + ":2377"}}
+	}
+	for _, tc := range []struct {
+		third swarm.Reachability
+		warn  bool
+	}{{swarm.ReachabilityReachable, false}, {swarm.ReachabilityUnreachable, true}} {
+		f := engineWithImage()
+		f.nodes = []swarm.Node{manager("m1", true, swarm.ReachabilityReachable), manager("m2", false, swarm.ReachabilityReachable), manager("m3", false, tc.third)}
+		var out bytes.Buffer
+		if _, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out)); err != nil {
+			t.Fatalf("third manager %s: deploy failed: %v", tc.third, err)
+		}
+		warned := strings.Contains(out.String(), "no manager can fail without losing quorum")
+		if warned != tc.warn {
+			t.Errorf("third manager %s: warned = %v, want %v\n%s", tc.third, warned, tc.warn, out.String())
+		}
+		if len(f.writes()) == 0 {
+			t.Errorf("third manager %s: nothing was deployed", tc.third)
+		}
+	}
+}
+
 func TestNotAManager(t *testing.T) {
 	f := engineWithImage()
 	f.notSwarm = true

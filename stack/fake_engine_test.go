@@ -42,6 +42,9 @@ type fakeEngine struct {
 	// (swarm rolls updates back), "stuck" (tasks never run).
 	behaviour map[string]string
 
+	// nodes, when set, is what NodeList answers instead of one healthy leader.
+	nodes []swarm.Node
+
 	// gate, when set, holds ServiceCreate/Update calls until gateN are in flight.
 	gate                   chan struct{}
 	gateN, inflight, peakN int
@@ -120,6 +123,9 @@ func (f *fakeEngine) NodeList(context.Context, client.NodeListOptions) (client.N
 	}
 	if f.noLeader {
 		return client.NodeListResult{}, errors.New("rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
+	}
+	if f.nodes != nil {
+		return client.NodeListResult{Items: f.nodes}, nil
 	}
 	return client.NodeListResult{Items: []swarm.Node{{ID: "n1", Description: swarm.NodeDescription{Hostname: "node1"},
 		ManagerStatus: &swarm.ManagerStatus{Leader: true, Reachability: swarm.ReachabilityReachable, Addr: "10.0.0.1:2377"}}}}, nil

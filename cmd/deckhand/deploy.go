@@ -38,7 +38,8 @@ converge (rolled back or timed out).`,
 
   # All or nothing, give up after two minutes, machine-readable result
   deckhand deploy --atomic --timeout 2m --format json -c deployment.yml my-cool-app`,
-		Args: cobra.ExactArgs(1),
+		Args:   cobra.ExactArgs(1),
+		PreRun: shortLived,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.load.Name = args[0]
 			o.load.Stdin = cmd.InOrStdin()

@@ -30,7 +30,8 @@ something would, and 1 on error.`,
 
   # In CI: fail the job on errors, branch on changes, keep the plan as JSON
   deckhand plan --detailed-exitcode --format json --prune -c deployment.yml my-cool-app > plan.json`,
-		Args: cobra.ExactArgs(1),
+		Args:   cobra.ExactArgs(1),
+		PreRun: shortLived,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.load.Name = args[0]
 			o.load.Stdin = cmd.InOrStdin()

@@ -32,7 +32,8 @@ the swarm way to say them. render never contacts an engine.`,
 
   # Render from standard input
   REGISTRY=registry.example.com deckhand render -c - my-cool-app < deployment.yml`,
-		Args: cobra.ExactArgs(1),
+		Args:   cobra.ExactArgs(1),
+		PreRun: shortLived,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.load.Name = args[0]
 			o.load.Stdin = cmd.InOrStdin()

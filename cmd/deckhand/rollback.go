@@ -28,7 +28,8 @@ compose file (web) or their swarm name (my-cool-app_web).`,
 
   # Roll back every service of the stack that has a previous spec
   deckhand rollback --timeout 2m my-cool-app`,
-		Args: cobra.MinimumNArgs(1),
+		Args:   cobra.MinimumNArgs(1),
+		PreRun: shortLived,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.opts.Services = args[1:]
 			o.opts.Wait = !o.detach
