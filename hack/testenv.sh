@@ -71,10 +71,10 @@ stop_pid() {
 }
 
 install_packages() {
-	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2)"
+	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, busybox-static)"
 	local missing=() pair
 	for pair in dockerd:docker.io nginx:nginx-light docker-registry:docker-registry \
-		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables; do
+		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables busybox:busybox-static; do
 		command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 	done
 	if [ ${#missing[@]} -eq 0 ]; then
