@@ -54,7 +54,7 @@ die() {
 alive() {
 	local pid
 	[ -s "$1" ] || return 1
-	pid=$(cat "$1")
+	pid=$(cat "$1" 2>/dev/null) || return 1
 	[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
 }
 
@@ -306,7 +306,7 @@ cmd_clean() {
 	if stop_pid "$DEMO_DIR/watch.pid" "deckhand watch"; then info "stopped"; else info "not running"; fi
 	step "stopping the demo's nginx"
 	if alive "$NGINX_DIR/nginx.pid" nginx; then
-		nginx_cmd -s quit || kill -TERM "$(cat "$NGINX_DIR/nginx.pid")"
+		nginx_cmd -s quit 2>/dev/null || kill -TERM "$(cat "$NGINX_DIR/nginx.pid")"
 		local i
 		for ((i = 0; i < 100; i++)); do
 			alive "$NGINX_DIR/nginx.pid" nginx || break
