@@ -278,11 +278,20 @@ func runningTasks(tasks []swarm.Task) []swarm.Task {
 	return out
 }
 
+// mayServe reports whether a node's running tasks may still take traffic: a
+// ready node, or one whose state the managers do not know yet (a newly
+// elected leader reports every node "unknown" until heartbeats arrive, and
+// dropping them all would empty every upstream). A node known to be down or
+// disconnected may not.
+func mayServe(n swarm.Node) bool {
+	return n.Status.State == swarm.NodeStateReady || n.Status.State == swarm.NodeStateUnknown
+}
+
 func hostServers(tasks []swarm.Task, nodeByID map[string]swarm.Node, nodeAddr map[string]string, target uint32) []Server {
 	out := []Server{}
 	for _, t := range tasks {
 		a, ok := nodeAddr[t.NodeID]
-		if !ok || nodeByID[t.NodeID].Status.State != swarm.NodeStateReady {
+		if !ok || !mayServe(nodeByID[t.NodeID]) {
 			continue
 		}
 		// Engine 20.10 may list one port per address family (IPv4 and IPv6,

@@ -81,6 +81,25 @@ func TestBuildHostMode(t *testing.T) {
 	}
 }
 
+// TestBuildHostModeNodeStates keeps the servers of nodes whose state a new
+// leader does not know yet, and drops those of nodes known to be down.
+func TestBuildHostModeNodeStates(t *testing.T) {
+	svcs := []swarm.Service{service("s1", "shop_api", stack("shop"), replicas(3), hostPort(8080, 0))}
+	tasks := []swarm.Task{
+		task("t1", "s1", "n1", swarm.TaskStateRunning, taskHostPort(8080, 31001)),
+		task("t2", "s1", "n2", swarm.TaskStateRunning, taskHostPort(8080, 31002)),
+		task("t3", "s1", "n3", swarm.TaskStateRunning, taskHostPort(8080, 31003)),
+	}
+	nodes := threeNodes()
+	nodes[1].Status.State = swarm.NodeStateUnknown      // n1
+	nodes[2].Status.State = swarm.NodeStateDown         // n2
+	nodes[0].Status.State = swarm.NodeStateDisconnected // n3
+	m, _ := Build(nodes, svcs, tasks, Options{})
+	if want := []Server{{"10.0.0.1", 31001}}; !reflect.DeepEqual(m.Services[0].Upstreams[0].Servers, want) {
+		t.Fatalf("servers: got %v want %v (unknown kept, down and disconnected dropped)", m.Services[0].Upstreams[0].Servers, want)
+	}
+}
+
 func TestBuildTasksBackend(t *testing.T) {
 	svcs := []swarm.Service{
 		service("s1", "shop_web", stack("shop"), label(LabelPort, "8080"), label(LabelHost, "shop.example")),
