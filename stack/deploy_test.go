@@ -560,6 +560,9 @@ func TestAssess(t *testing.T) {
 		{"one-shot completed", svc(func(s *swarm.Service) {
 			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
 		}), []swarm.Task{slot(complete, 1), slot(complete, 2)}, stateDone},
+		{"one-shot still running settles", svc(func(s *swarm.Service) {
+			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
+		}), []swarm.Task{slot(complete, 1), slot(running, 2)}, stateConverged},
 		{"completed is not running", svc(func(*swarm.Service) {}), []swarm.Task{slot(complete, 1), slot(complete, 2)}, stateProgressing},
 		{"one-shot failed for good", svc(func(s *swarm.Service) {
 			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}

@@ -251,12 +251,14 @@ func assess(svc swarm.Service, tasks []swarm.Task) progress {
 			}
 		}
 	}
+	completed := 0
 	for _, t := range latest {
 		switch {
 		case t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning && !job:
 			p.ready++
 		case t.Status.State == swarm.TaskStateComplete && (oneShot || job):
 			p.ready++
+			completed++
 		}
 	}
 	switch {
@@ -283,7 +285,10 @@ func assess(svc swarm.Service, tasks []swarm.Task) progress {
 	}
 	if !updating && p.ready >= p.desired {
 		p.state = stateConverged
-		if job || (oneShot && p.desired > 0) {
+		// A one-shot service is done once its tasks completed; while any of
+		// them still runs it must settle like any service, or a task that
+		// fails a moment after starting would count as converged.
+		if job || (oneShot && p.desired > 0 && completed >= p.desired) {
 			p.state = stateDone
 		}
 	}
