@@ -94,11 +94,7 @@ func RunRender(ctx context.Context, o Options, out, errw io.Writer) error {
 	if o.Format != "" && o.Format != "text" && o.Format != "json" {
 		return fmt.Errorf("unknown format %q; use text or json", o.Format)
 	}
-	dopts, err := o.discoveryOptions()
-	if err != nil {
-		return err
-	}
-	tmpl, err := LoadTemplate(o.Template)
+	dopts, tmpl, err := o.prepare()
 	if err != nil {
 		return err
 	}
@@ -108,6 +104,19 @@ func RunRender(ctx context.Context, o Options, out, errw io.Writer) error {
 	}
 	defer c.Close()
 	return render(ctx, c, dopts, tmpl, o, out, errw)
+}
+
+// prepare checks the options every command shares and loads the template.
+func (o Options) prepare() (discovery.Options, *Template, error) {
+	dopts, err := o.discoveryOptions()
+	if err != nil {
+		return discovery.Options{}, nil, err
+	}
+	tmpl, err := LoadTemplate(o.Template)
+	if err != nil {
+		return discovery.Options{}, nil, err
+	}
+	return dopts, tmpl, nil
 }
 
 func render(ctx context.Context, l discovery.Lister, dopts discovery.Options, tmpl *Template, o Options, out, errw io.Writer) error {
@@ -137,11 +146,7 @@ func RunApply(ctx context.Context, o Options, out, errw io.Writer) error {
 	if err := o.checkOut(); err != nil {
 		return err
 	}
-	dopts, err := o.discoveryOptions()
-	if err != nil {
-		return err
-	}
-	tmpl, err := LoadTemplate(o.Template)
+	dopts, tmpl, err := o.prepare()
 	if err != nil {
 		return err
 	}
@@ -191,11 +196,7 @@ func RunWatch(ctx context.Context, o Options, out, errw io.Writer) error {
 	if err := o.checkOut(); err != nil {
 		return err
 	}
-	dopts, err := o.discoveryOptions()
-	if err != nil {
-		return err
-	}
-	tmpl, err := LoadTemplate(o.Template)
+	dopts, tmpl, err := o.prepare()
 	if err != nil {
 		return err
 	}
