@@ -75,24 +75,23 @@ func (s *Stack) ServiceName(key string) string { return s.Name + "_" + key }
 type MissingVarsError struct{ Vars []MissingVar }
 
 func (e *MissingVarsError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d variable reference(s) cannot be substituted; set them in the environment or an --env-file, give them a default (${VAR:-default}), or pass --allow-missing:", len(e.Vars))
-	for _, v := range e.Vars {
-		b.WriteString("\n  ")
-		b.WriteString(v.String())
-	}
-	return b.String()
+	return listError(fmt.Sprintf("%d variable reference(s) cannot be substituted; set them in the environment or an --env-file, give them a default (${VAR:-default}), or pass --allow-missing:", len(e.Vars)), e.Vars)
 }
 
 // SwarmKeysError lists the swarm-incompatible keys found under --strict-swarm.
 type SwarmKeysError struct{ Warnings []Warning }
 
 func (e *SwarmKeysError) Error() string {
+	return listError(fmt.Sprintf("%d key(s) are not supported by swarm (drop --strict-swarm to deploy without them):", len(e.Warnings)), e.Warnings)
+}
+
+// listError is a header followed by one indented line per item.
+func listError[T fmt.Stringer](header string, items []T) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d key(s) are not supported by swarm (drop --strict-swarm to deploy without them):", len(e.Warnings))
-	for _, w := range e.Warnings {
+	b.WriteString(header)
+	for _, it := range items {
 		b.WriteString("\n  ")
-		b.WriteString(w.String())
+		b.WriteString(it.String())
 	}
 	return b.String()
 }
