@@ -229,7 +229,7 @@ func readSources(o Options, wd string) ([]source, error) {
 		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(s.data, &doc); err != nil {
-			return nil, fmt.Errorf("%s: %s", s.display, strings.TrimPrefix(err.Error(), "yaml: "))
+			return nil, syntaxError(s.display, s.data, err)
 		}
 		if documentMapping(&doc) == nil {
 			return nil, fmt.Errorf("%s: not a compose file: the top level must be a mapping with services:", s.display)
@@ -238,6 +238,36 @@ func readSources(o Options, wd string) ([]source, error) {
 		srcs = append(srcs, s)
 	}
 	return srcs, nil
+}
+
+// yamlLineRE finds the line a YAML parser error names.
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError names the line of a YAML syntax error. The parser names the
+// line where the enclosing block starts, often far above the mistake, so the
+// first line at which the document stops parsing is found by parsing ever
+// longer prefixes of whole lines (only on this error path, and only for
+// files of up to 3000 lines).
+func syntaxError(file string, data []byte, err error) error {
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	line, msg := m[1], m[2]
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) > 3000 {
+		lines = nil // quadratic: keep the parser's line for huge files
+	}
+	var prefix strings.Builder
+	for i, l := range lines {
+		prefix.WriteString(l)
+		var n yaml.Node
+		if yaml.Unmarshal([]byte(prefix.String()), &n) != nil {
+			line = strconv.Itoa(i + 1)
+			break
+		}
+	}
+	return fmt.Errorf("%s:%s: %s (check the indentation and quoting on this line and the one above)", file, line, msg)
 }
 
 func unwrapPathError(err error) error {
