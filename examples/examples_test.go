@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,17 +171,6 @@ func TestNginxTemplate(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestScripts runs docker-entrypoint.sh and healthcheck.sh on the host with
 // busybox (the image's shell and wget) around the real service binary: the
 // entrypoint reads the secret file, the config and the environment and execs
@@ -213,7 +201,7 @@ func TestScripts(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("s3cr3t-value"), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	env := []string{"PATH=" + path, "APP_PORT=" + fmt.Sprint(port), "APP_CONFIG=" + filepath.Join(Dir(), "config", "app.conf"),
 		"APP_API_KEY_FILE=" + secret, "APP_VERSION=v9", "APP_ENVIRONMENT=test"}
 
@@ -496,8 +484,8 @@ func TestDemo(t *testing.T) {
 	name := testenv.UniqueName(t)
 	dir := filepath.Join(t.TempDir(), "demo")
 	host := name + ".localhost"
-	env := []string{"DEMO_DIR=" + dir, "DEMO_STACK=" + name, "DEMO_PORT=" + fmt.Sprint(freePort(t)),
-		"DEMO_METRICS=127.0.0.1:" + fmt.Sprint(freePort(t)), "DEMO_HOST=" + host,
+	env := []string{"DEMO_DIR=" + dir, "DEMO_STACK=" + name, "DEMO_PORT=" + fmt.Sprint(testenv.FreePort(t)),
+		"DEMO_METRICS=127.0.0.1:" + fmt.Sprint(testenv.FreePort(t)), "DEMO_HOST=" + host,
 		"DECKHAND=" + filepath.Join(bins, "deckhand"), "TAG=" + name}
 	script := filepath.Join(Dir(), "demo.sh")
 	cleaned := false

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/deckhand/deckhand/discovery"
+	"github.com/deckhand/deckhand/internal/testenv"
 )
 
 // nginxServer is a real nginx started by a test: its own prefix directory,
@@ -55,16 +55,6 @@ func nginxArgs(dir string) string {
 	return fmt.Sprintf("-p %[1]s -c %[1]s/nginx.conf -e %[1]s/error.log", dir)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startNginx starts nginx on the config for an empty swarm, listening on a
 // free port of 127.0.0.1, and stops it when the test ends.
 func startNginx(t testing.TB, bin string) *nginxServer {
@@ -79,7 +69,7 @@ func startNginx(t testing.TB, bin string) *nginxServer {
 	if err := os.WriteFile(n.Conf, []byte(minimalNginxConf(dir, n.Site)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n.Port = freePort(t)
+	n.Port = testenv.FreePort(t)
 	site, err := RenderListen(discovery.Model{}, DefaultTemplate(), "127.0.0.1", n.Port)
 	if err != nil {
 		t.Fatal(err)

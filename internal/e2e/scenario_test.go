@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -194,7 +193,7 @@ func (s *scenario) nginxArgs() []string {
 // startWatch runs deckhand watch against node1 with the example template.
 func (s *scenario) startWatch() {
 	t := s.t
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	s.url = fmt.Sprintf("http://127.0.0.1:%d/", port)
 	nginxCmd := "nginx " + strings.Join(s.nginxArgs(), " ")
 	logf, err := os.Create(filepath.Join(s.nginxDir, "watch.log"))
@@ -224,17 +223,6 @@ func (s *scenario) startWatch() {
 		b, _ := os.ReadFile(logf.Name())
 		t.Logf("deckhand watch log:\n%s", b)
 	})
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // result is one run of the deckhand binary.
