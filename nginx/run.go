@@ -120,12 +120,9 @@ func (o Options) prepare() (discovery.Options, *Template, error) {
 }
 
 func render(ctx context.Context, l discovery.Lister, dopts discovery.Options, tmpl *Template, o Options, out, errw io.Writer) error {
-	m, warnings, err := discovery.Read(ctx, l, dopts)
+	m, err := readModel(ctx, l, dopts, errw)
 	if err != nil {
 		return err
-	}
-	for _, w := range warnings {
-		fmt.Fprintf(errw, "warning: %v\n", w)
 	}
 	if o.Format == "json" {
 		enc := json.NewEncoder(out)
@@ -159,12 +156,9 @@ func RunApply(ctx context.Context, o Options, out, errw io.Writer) error {
 }
 
 func apply(ctx context.Context, l discovery.Lister, dopts discovery.Options, tmpl *Template, o Options, a ConfigApplier, out, errw io.Writer) error {
-	m, warnings, err := discovery.Read(ctx, l, dopts)
+	m, err := readModel(ctx, l, dopts, errw)
 	if err != nil {
 		return err
-	}
-	for _, w := range warnings {
-		fmt.Fprintf(errw, "warning: %v\n", w)
 	}
 	b, err := RenderListen(m, tmpl, o.ListenAddr, o.HTTPPort)
 	if err != nil {
@@ -180,15 +174,28 @@ func apply(ctx context.Context, l discovery.Lister, dopts discovery.Options, tmp
 			servers += len(u.Servers)
 		}
 	}
+	what := "written"
 	switch {
 	case !res.Changed:
-		fmt.Fprintf(out, "%s is up to date (%d upstreams, %d servers)\n", o.Out, len(upstreamNames(m)), servers)
+		what = "is up to date"
 	case res.Reloaded:
-		fmt.Fprintf(out, "%s written, tested and nginx reloaded (%d upstreams, %d servers)\n", o.Out, len(upstreamNames(m)), servers)
-	default:
-		fmt.Fprintf(out, "%s written (%d upstreams, %d servers)\n", o.Out, len(upstreamNames(m)), servers)
+		what = "written, tested and nginx reloaded"
 	}
+	fmt.Fprintf(out, "%s %s (%d upstreams, %d servers)\n", o.Out, what, len(upstreamNames(m)), servers)
 	return nil
+}
+
+// readModel reads the swarm into the routing model, reporting each skipped
+// service's problem on errw.
+func readModel(ctx context.Context, l discovery.Lister, dopts discovery.Options, errw io.Writer) (discovery.Model, error) {
+	m, warnings, err := discovery.Read(ctx, l, dopts)
+	if err != nil {
+		return discovery.Model{}, err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(errw, "warning: %v\n", w)
+	}
+	return m, nil
 }
 
 // RunWatch keeps the config at o.Out in step with the swarm until ctx ends.
