@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/client"
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/deckhand/deckhand/internal/engine"
 	"github.com/deckhand/deckhand/internal/exit"

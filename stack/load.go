@@ -5,6 +5,7 @@
 package stack
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,10 +22,8 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
-	"github.com/compose-spec/compose-go/v2/loader"
-	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // Labels deckhand puts on the configs and secrets it names by content hash.
@@ -112,10 +111,12 @@ func ValidateName(name string) error {
 
 // source is one compose file as read.
 type source struct {
-	display string // the name errors use: the path as given, or "stdin"
-	path    string // absolute path handed to compose-go
-	data    []byte
-	root    *yaml.Node
+	display  string // the name errors use: the path as given, or "stdin"
+	path     string // absolute path handed to compose-go
+	data     []byte
+	root     *yaml.Node
+	raw      any  // the (first) document decoded; prepareModels interpolates it in place
+	multiDoc bool // the file holds more than one document
 }
 
 // Load reads, merges and interpolates the compose files of o into a stack.
@@ -227,12 +228,26 @@ func readSources(o Options, wd string) ([]source, error) {
 				return nil, fmt.Errorf("read compose file %q: %w; check the -c path", f, unwrapPathError(err))
 			}
 		}
-		var doc yaml.Node
-		if err := yaml.Unmarshal(s.data, &doc); err != nil {
+		var doc, next yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(s.data))
+		if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 			return nil, syntaxError(s.display, s.data, err)
 		}
-		if documentMapping(&doc) == nil {
+		// compose-go reads every document of the stream and merges them.
+		switch err := dec.Decode(&next); {
+		case err == nil:
+			s.multiDoc = true
+		case !errors.Is(err, io.EOF):
+			return nil, syntaxError(s.display, s.data, err)
+		}
+		top := documentMapping(&doc)
+		if top == nil {
 			return nil, fmt.Errorf("%s: not a compose file: the top level must be a mapping with services:", s.display)
+		}
+		// An alias that contains itself decodes to nothing: compose-go
+		// would walk it until its node budget runs out.
+		if err := top.Decode(&s.raw); err != nil {
+			return nil, decodeError(s.display, &doc, err)
 		}
 		s.root = &doc
 		srcs = append(srcs, s)
@@ -240,8 +255,10 @@ func readSources(o Options, wd string) ([]source, error) {
 	return srcs, nil
 }
 
-// yamlLineRE finds the line a YAML parser error names.
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// yamlLineRE finds the innermost line a YAML parser error names, and the
+// message after it ("yaml: while parsing ... at line 1, column 3: line 3,
+// column 4: did not find expected key").
+var yamlLineRE = regexp.MustCompile(`^yaml: .*?line (\d+)(?:, column \d+)?: ([^:]*)$`)
 
 // syntaxError names the line of a YAML syntax error. The parser names the
 // line where the enclosing block starts, often far above the mistake, so the
@@ -268,6 +285,34 @@ func syntaxError(file string, data []byte, err error) error {
 		}
 	}
 	return fmt.Errorf("%s:%s: %s (check the indentation and quoting on this line and the one above)", file, line, msg)
+}
+
+// anchorCycleRE matches the decoding error of an alias inside its own anchor.
+var anchorCycleRE = regexp.MustCompile(`anchor '([^']+)' value contains itself`)
+
+// decodeError names the file of a document that parses but does not decode
+// and, for an anchor that contains an alias to itself, the anchor's line.
+func decodeError(file string, doc *yaml.Node, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := anchorCycleRE.FindStringSubmatch(msg); m != nil {
+		if n := findAnchor(doc, m[1]); n != nil {
+			return fmt.Errorf("%s:%d:%d: %s: an alias *%s cannot sit inside the node &%s names", file, n.Line, n.Column, msg, m[1], m[1])
+		}
+	}
+	return fmt.Errorf("%s: %s", file, msg)
+}
+
+// findAnchor returns the node that defines anchor name.
+func findAnchor(n *yaml.Node, name string) *yaml.Node {
+	if n.Anchor == name {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := findAnchor(c, name); a != nil {
+			return a
+		}
+	}
+	return nil
 }
 
 func unwrapPathError(err error) error {
@@ -309,27 +354,25 @@ func mergeEnv(files, process map[string]string) map[string]string {
 	return out
 }
 
-// loadProject runs compose-go over the sources with the given environment.
+// loadProject runs compose-go over the sources with the given environment:
+// over models deckhand decoded and interpolated (see prepareModels) when it
+// can, over the files' bytes otherwise.
 func loadProject(ctx context.Context, name string, srcs []source, dir string, env map[string]string) (*types.Project, error) {
-	details := types.ConfigDetails{WorkingDir: dir, Environment: env}
-	for _, s := range srcs {
-		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: s.path, Content: s.data})
-	}
-	opts := []func(*loader.Options){
-		func(lo *loader.Options) {
-			lo.SetProjectName(loader.NormalizeProjectName(name), true)
-			// Missing variables were reported above, with their positions.
-			lo.Interpolate.Substitute = func(s string, m template.Mapping) (string, error) {
-				return template.SubstituteWithOptions(s, m, template.WithoutLogging)
-			}
-		},
-	}
-	model, err := loadModel(ctx, details, srcs, opts)
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	models, prepared, err := prepareModels(srcs, lookup)
 	if err != nil {
 		return nil, composeError(err, srcs)
 	}
-	stripSwarmKeys(model)
-	project, err := loader.ModelToProject(model, loader.ToOptions(&details, opts), details)
+	var project *types.Project
+	if prepared {
+		project, err = loadPrepared(ctx, name, dir, srcs, models, env)
+	} else {
+		files := make([]types.ConfigFile, len(srcs))
+		for i, s := range srcs {
+			files[i] = types.ConfigFile{Filename: s.path, Content: s.data}
+		}
+		project, err = loadCompose(ctx, name, dir, env, files, false)
+	}
 	if err != nil {
 		return nil, composeError(err, srcs)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/sirupsen/logrus"
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 )
 
 func envLookup(env map[string]string) Lookup {
