@@ -385,6 +385,12 @@ func FuzzPreparedLoad(f *testing.F) {
 	f.Add("services:\n  a:\n    image: ${REG}/a\n    deploy: {replicas: \"${N}\"}\n    ports: [\"${N}0:80\"]\n")
 	f.Add("x-a: &a {image: a, cpus: \"0.5\"}\nservices:\n  a: *a\n  b: {<<: *a, read_only: 'true'}\n")
 	f.Add("services:\n  a: {image: a, labels: [\"a=$$B\", \"n=${N:-1}\"], environment: [X=${REG:?need}]}\n")
+	// inputs the fuzzer found: trailing junk after the document, an anchor
+	// inside itself, several errors at once
+	f.Add("{}0")
+	f.Add("x-a: &a {<<: *a, read_only: 'true'}\nservices: {}\n")
+	f.Add("services:\n 0X:\n e: ")
+	f.Add("services:\n  a:\n    image: a${\n    deploy: {replicas: \"${BAD}\"}\n")
 	logrus.SetOutput(io.Discard)
 	env := map[string]string{"REG": "r", "N": "3", "APP_TAG": "1.2", "REGISTRY": "reg:5000", "DB_PASSWORD": "pw"}
 	f.Fuzz(func(t *testing.T, doc string) {
