@@ -261,16 +261,18 @@ func readSources(o Options, wd string) ([]source, error) {
 var yamlLineRE = regexp.MustCompile(`^yaml: .*?line (\d+)(?:, column \d+)?: ([^:]*)$`)
 
 // syntaxError names the line of a YAML syntax error. The parser names the
-// line where the enclosing block starts, often far above the mistake, so the
-// first line at which the document stops parsing is found by parsing ever
-// longer prefixes of whole lines (only on this error path, and only for
-// files of up to 3000 lines).
+// line where the enclosing block starts, often far above the mistake, or no
+// line at all, so the first line at which the stream stops parsing is found
+// by parsing ever longer prefixes of whole lines (only on this error path,
+// and only for files of up to 3000 lines).
 func syntaxError(file string, data []byte, err error) error {
-	m := yamlLineRE.FindStringSubmatch(err.Error())
-	if m == nil {
-		return fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := ""
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, msg = m[1], m[2]
+	} else if i := strings.LastIndex(msg, "<unknown position>: "); i >= 0 {
+		msg = msg[i+len("<unknown position>: "):]
 	}
-	line, msg := m[1], m[2]
 	lines := strings.SplitAfter(string(data), "\n")
 	if len(lines) > 3000 {
 		lines = nil // quadratic: keep the parser's line for huge files
@@ -278,13 +280,29 @@ func syntaxError(file string, data []byte, err error) error {
 	var prefix strings.Builder
 	for i, l := range lines {
 		prefix.WriteString(l)
-		var n yaml.Node
-		if yaml.Unmarshal([]byte(prefix.String()), &n) != nil {
+		if !parses(prefix.String()) {
 			line = strconv.Itoa(i + 1)
 			break
 		}
 	}
+	if line == "" {
+		return fmt.Errorf("%s: %s", file, msg)
+	}
 	return fmt.Errorf("%s:%s: %s (check the indentation and quoting on this line and the one above)", file, line, msg)
+}
+
+// parses reports whether every document of a YAML stream parses.
+func parses(s string) bool {
+	dec := yaml.NewDecoder(strings.NewReader(s))
+	for {
+		var n yaml.Node
+		switch err := dec.Decode(&n); {
+		case errors.Is(err, io.EOF):
+			return true
+		case err != nil:
+			return false
+		}
+	}
 }
 
 // anchorCycleRE matches the decoding error of an alias inside its own anchor.
