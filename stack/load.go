@@ -149,7 +149,7 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	lookup := envLookup(env)
 
 	order := map[string]int{}
 	var warnings []Warning
@@ -313,24 +313,11 @@ var anchorCycleRE = regexp.MustCompile(`anchor '([^']+)' value contains itself`)
 func decodeError(file string, doc *yaml.Node, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := anchorCycleRE.FindStringSubmatch(msg); m != nil {
-		if n := findAnchor(doc, m[1]); n != nil {
+		if n := findNode(doc, func(n *yaml.Node) bool { return n.Anchor == m[1] }); n != nil {
 			return fmt.Errorf("%s:%d:%d: %s: an alias *%s cannot sit inside the node &%s names", file, n.Line, n.Column, msg, m[1], m[1])
 		}
 	}
 	return fmt.Errorf("%s: %s", file, msg)
-}
-
-// findAnchor returns the node that defines anchor name.
-func findAnchor(n *yaml.Node, name string) *yaml.Node {
-	if n.Anchor == name {
-		return n
-	}
-	for _, c := range n.Content {
-		if a := findAnchor(c, name); a != nil {
-			return a
-		}
-	}
-	return nil
 }
 
 func unwrapPathError(err error) error {
@@ -376,8 +363,7 @@ func mergeEnv(files, process map[string]string) map[string]string {
 // over models deckhand decoded and interpolated (see prepareModels) when it
 // can, over the files' bytes otherwise.
 func loadProject(ctx context.Context, name string, srcs []source, dir string, env map[string]string) (*types.Project, error) {
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	models, prepared, err := prepareModels(srcs, lookup)
+	models, prepared, err := prepareModels(srcs, envLookup(env))
 	if err != nil {
 		return nil, composeError(err, srcs)
 	}

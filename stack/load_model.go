@@ -95,34 +95,19 @@ func preparable(srcs []source) bool {
 				}
 			}
 		}
-		if hasTag(s.root, "!reset", "!override") {
+		// the node an alias names is in the tree too
+		if findNode(s.root, func(n *yaml.Node) bool { return n.Tag == "!reset" || n.Tag == "!override" }) != nil {
 			return false
 		}
 	}
 	return true
 }
 
-// hasTag reports whether n or any node below it carries one of tags (the
-// node an alias names is in the tree too).
-func hasTag(n *yaml.Node, tags ...string) bool {
-	for _, t := range tags {
-		if n.Tag == t {
-			return true
-		}
-	}
-	for _, c := range n.Content {
-		if hasTag(c, tags...) {
-			return true
-		}
-	}
-	return false
-}
-
 // prepareModels decodes every source and interpolates it with compose-go's
 // interpolation, applied to the string leaves that contain "$" or sit on a
 // typed path. It returns ok=false when a source cannot be prepared (see
 // preparable, and mappings with keys that are not strings).
-func prepareModels(srcs []source, lookup func(string) (string, bool)) (models []map[string]any, ok bool, err error) {
+func prepareModels(srcs []source, lookup Lookup) (models []map[string]any, ok bool, err error) {
 	if !preparable(srcs) {
 		return nil, false, nil
 	}
@@ -141,7 +126,7 @@ func prepareModels(srcs []source, lookup func(string) (string, bool)) (models []
 			// Only the typed paths some leaf is on: compose-go matches
 			// every leaf against every entry of the table it is given.
 			out, err := interpolation.Interpolate(sparse.(map[string]any), interpolation.Options{
-				LookupValue: lookup, Substitute: substitute, TypeCastMapping: w.casts,
+				LookupValue: interpolation.LookupValue(lookup), Substitute: substitute, TypeCastMapping: w.casts,
 			})
 			if err != nil {
 				return nil, true, err

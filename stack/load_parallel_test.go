@@ -168,9 +168,6 @@ func TestPreparedLoadFallsBack(t *testing.T) {
 		if err != nil || ok != (name == "still fine") {
 			t.Errorf("%s: prepared=%v err=%v", name, ok, err)
 		}
-		if name == "include" || name == "int keys" {
-			continue // the first needs the engine-free loader to fetch other.yml; the second is an error either way
-		}
 		if ours, theirs := loadBoth(t, dir, []string{"a.yml"}, nil, 1); ours != theirs {
 			t.Errorf("%s: differs\n--- deckhand\n%s\n--- compose-go\n%s", name, ours, theirs)
 		}
@@ -212,7 +209,7 @@ func TestParallelLoadMatchesCompose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	models, ok, err := prepareModels(srcs, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	models, ok, err := prepareModels(srcs, envLookup(env))
 	if !ok || err != nil {
 		t.Fatalf("prepared=%v err=%v", ok, err)
 	}

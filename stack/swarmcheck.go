@@ -120,6 +120,20 @@ func stripSwarmKeys(model map[string]any) {
 	}
 }
 
+// findNode returns the first node of the tree at n, in document order, that
+// match accepts, or nil.
+func findNode(n *yaml.Node, match func(*yaml.Node) bool) *yaml.Node {
+	if match(n) {
+		return n
+	}
+	for _, c := range n.Content {
+		if f := findNode(c, match); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
 // documentMapping returns the top-level mapping of a parsed YAML document.
 func documentMapping(root *yaml.Node) *yaml.Node {
 	n := root

@@ -17,6 +17,11 @@ type Ref struct {
 // Lookup returns a variable's value and whether it is set.
 type Lookup func(name string) (string, bool)
 
+// envLookup looks names up in an environment map.
+func envLookup(env map[string]string) Lookup {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
 // Unresolved is a reference that cannot be substituted: the variable is unset
 // and has no default, or a required (:? / ?) variable is unset or empty.
 type Unresolved struct {

@@ -11,10 +11,6 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-func envLookup(env map[string]string) Lookup {
-	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-}
-
 func TestUnresolved(t *testing.T) {
 	env := map[string]string{"SET": "x", "EMPTY": ""}
 	tests := []struct {
