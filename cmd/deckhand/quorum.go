@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/deckhand/deckhand/internal/engine"
 	"github.com/deckhand/deckhand/quorum"
 )
 
@@ -94,7 +93,7 @@ already lost quorum.`,
 
 // connectNodeLister connects to the engine the environment names.
 func connectNodeLister(ctx context.Context) (quorum.NodeLister, error) {
-	c, err := engine.Connect(ctx)
+	c, err := connectEngine(ctx)
 	if err != nil {
 		return nil, err
 	}
