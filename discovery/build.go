@@ -8,21 +8,26 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/moby/moby/api/types/swarm"
 )
 
-// Backends: where the servers of an upstream come from.
+// Backend is where the servers of an upstream come from.
+type Backend string
+
+// Backends.
 const (
-	BackendPublished = "published" // node addresses × published ports (ingress or host mode)
-	BackendTasks     = "tasks"     // task IPs on Options.Network × target ports
+	BackendPublished Backend = "published" // node addresses × published ports (ingress or host mode)
+	BackendTasks     Backend = "tasks"     // task IPs on Options.Network × target ports
 )
 
-// Node address kinds for ingress and host-mode servers.
+// NodeAddr is which address of a node ingress and host-mode servers use.
+type NodeAddr string
+
+// Node address kinds.
 const (
-	NodeAddrIP       = "addr"     // the node's Status.Addr
-	NodeAddrHostname = "hostname" // the node's Description.Hostname
+	NodeAddrIP       NodeAddr = "addr"     // the node's Status.Addr
+	NodeAddrHostname NodeAddr = "hostname" // the node's Description.Hostname
 )
 
 // Options select the services and say how their servers are found.
@@ -32,9 +37,9 @@ type Options struct {
 	// NodeLabels keeps only nodes carrying all these labels for ingress-mode ports.
 	NodeLabels map[string]string
 	// NodeAddr is NodeAddrIP (default) or NodeAddrHostname.
-	NodeAddr string
+	NodeAddr NodeAddr
 	// Backend is BackendPublished (default) or BackendTasks.
-	Backend string
+	Backend Backend
 	// Network is the network (name or ID) whose task IPs BackendTasks uses.
 	Network string
 }
@@ -44,11 +49,11 @@ func (o Options) Check() error {
 	switch o.Backend {
 	case "", BackendPublished:
 		if o.Network != "" {
-			return errors.New("--network only applies to --backend tasks; add --backend tasks or drop --network")
+			return errors.New("a network only applies to the tasks backend: drop it, or use the tasks backend")
 		}
 	case BackendTasks:
 		if o.Network == "" {
-			return errors.New("--backend tasks needs --network NET, the overlay network nginx shares with the services")
+			return errors.New("the tasks backend needs the overlay network nginx shares with the services")
 		}
 	default:
 		return fmt.Errorf("unknown backend %q; use %q or %q", o.Backend, BackendPublished, BackendTasks)
@@ -59,22 +64,6 @@ func (o Options) Check() error {
 		return fmt.Errorf("unknown node address kind %q; use %q or %q", o.NodeAddr, NodeAddrIP, NodeAddrHostname)
 	}
 	return nil
-}
-
-// ParseNodeLabels turns repeated key=value flags into a label filter.
-func ParseNodeLabels(kvs []string) (map[string]string, error) {
-	if len(kvs) == 0 {
-		return nil, nil
-	}
-	out := make(map[string]string, len(kvs))
-	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("node label filter %q is not key=value; write it like --node-label zone=edge", kv)
-		}
-		out[k] = v
-	}
-	return out, nil
 }
 
 // port is one TCP port of a service as discovery sees it.
@@ -194,7 +183,7 @@ func buildService(s swarm.Service, tasks []swarm.Task, nodeByID map[string]swarm
 	}
 	if len(ports) == 0 {
 		if routed {
-			return nil, fmt.Errorf("service %q has %s labels but no published TCP port; publish the port (or use --backend tasks with %s)", name, "deckhand.http.*", LabelPort)
+			return nil, fmt.Errorf("service %q has %s labels but no published TCP port; publish the port, or route to the tasks themselves (the tasks backend) with %s", name, "deckhand.http.*", LabelPort)
 		}
 		return nil, nil
 	}
@@ -346,7 +335,7 @@ func settling(s swarm.Service, tasks []swarm.Task) bool {
 	return false
 }
 
-func addrOf(n swarm.Node, kind string) (string, error) {
+func addrOf(n swarm.Node, kind NodeAddr) (string, error) {
 	var a string
 	if kind == NodeAddrHostname {
 		a = n.Description.Hostname

@@ -239,12 +239,6 @@ func TestOptionsCheck(t *testing.T) {
 	if err := (Options{Backend: BackendTasks, Network: "x", NodeAddr: NodeAddrHostname}).Check(); err != nil {
 		t.Error(err)
 	}
-	if _, err := ParseNodeLabels([]string{"novalue"}); err == nil {
-		t.Error("want error for a filter without '='")
-	}
-	if l, err := ParseNodeLabels([]string{"zone=a", "tier="}); err != nil || l["zone"] != "a" || l["tier"] != "" {
-		t.Errorf("got %v %v", l, err)
-	}
 }
 
 func TestDiff(t *testing.T) {

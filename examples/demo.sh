@@ -3,14 +3,16 @@
 #
 #   examples/demo.sh          set up and run the demo (idempotent: rerun at will)
 #   examples/demo.sh clean    remove the demo stack, stop the watch and nginx it
-#                             started, delete its state (the engine, the swarm and
-#                             the images stay)
+#                             started, delete its state (the engine, the swarm,
+#                             the registry and the images stay)
 #
-# As root on a Debian-like machine it installs docker.io and nginx if absent,
-# starts the engine, makes a single-node swarm if there is none, builds the
-# example image (from locally made bases when nothing can be pulled), deploys
-# examples/deployment.yml with deckhand, runs deckhand watch and a private
-# nginx on $DEMO_LISTEN:$DEMO_PORT, and sends requests through it.
+# As root on a Debian-like machine it first runs hack/testenv.sh up, the set-up
+# make test uses (it installs docker.io, nginx-light, docker-registry and a few
+# tools if absent, starts the engine, makes a single-node swarm if there is
+# none, and starts a registry on 127.0.0.1:5000). Then it labels the node,
+# builds the example image (from locally made bases when nothing can be
+# pulled), deploys examples/deployment.yml with deckhand, runs deckhand watch
+# and a private nginx on $DEMO_LISTEN:$DEMO_PORT, and sends requests through it.
 #
 # Settings (environment):
 #   DEMO_DIR      state: nginx prefix, logs, pids     (/var/lib/deckhand-demo)
@@ -39,124 +41,32 @@ IMAGE=$REGISTRY/$IMAGE_NAME:$TAG
 NGINX_DIR=$DEMO_DIR/nginx
 NODE_LABEL=deckhand.example
 
-n=0
-step() {
-	n=$((n + 1))
-	printf '\n==> [%d] %s\n' "$n" "$*"
-}
-info() { printf '    %s\n' "$*"; }
-die() {
-	printf '\ndemo: error: %s\n' "$*" >&2
-	exit 1
-}
-
-# alive PIDFILE NAME: PIDFILE names a running process whose command line has NAME.
-alive() {
-	local pid
-	[ -s "$1" ] || return 1
-	pid=$(cat "$1" 2>/dev/null) || return 1
-	[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
-}
-
-# stop_pid PIDFILE NAME: SIGTERM, wait up to 10s, then SIGKILL.
-stop_pid() {
-	local pid i
-	if ! alive "$1" "$2"; then
-		rm -f "$1"
-		return 1
-	fi
-	pid=$(cat "$1")
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		alive "$1" "$2" || break
-		sleep 0.1
-	done
-	alive "$1" "$2" && kill -KILL "$pid" 2>/dev/null
-	rm -f "$1"
-}
+PROG=demo
+# shellcheck source=hack/lib.sh
+. "$ROOT/hack/lib.sh"
+STEP_N=0
+# deckhand and local-bases.sh use the engine hack/testenv.sh set up, as the
+# docker function does.
+export DOCKER_HOST=$DOCKER_HOST_URL
+unset DOCKER_CONTEXT
 
 # nginx_cmd ARGS...: the demo's own nginx, next to any system nginx.
 nginx_cmd() { nginx -e stderr -p "$NGINX_DIR/" -c nginx.conf "$@"; }
 
-apt_install() {
-	command -v apt-get >/dev/null 2>&1 || die "$* missing and no apt-get here; install $* by hand and rerun"
-	[ "$(id -u)" = 0 ] || die "$* missing; rerun as root (sudo make demo) so the demo can install $*"
-	info "apt-get install $*"
-	mkdir -p "$DEMO_DIR"
-	{
-		DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
-	} >>"$DEMO_DIR/apt.log" 2>&1 || {
-		tail -n 20 "$DEMO_DIR/apt.log" >&2
-		die "apt-get could not install $* (log: $DEMO_DIR/apt.log); check the apt sources and the network"
-	}
+# set_up runs the tests' own set-up: the engine and its swarm, nginx and the
+# registry, installed and started when absent.
+set_up() {
+	step "setting up the engine, its swarm, nginx and the registry as make test does: hack/testenv.sh up"
+	need_root "make demo"
+	hack/testenv.sh up 2>&1 | sed 's/^/    | /' ||
+		die "hack/testenv.sh up failed; do what its message above says and rerun make demo"
 }
 
-install_tools() {
-	step "checking for docker, nginx and curl"
-	local missing=()
-	command -v dockerd >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 || missing+=(docker.io)
-	command -v curl >/dev/null 2>&1 || missing+=(curl)
-	if [ ${#missing[@]} -gt 0 ]; then
-		apt_install "${missing[@]}"
-	fi
-	if ! command -v nginx >/dev/null 2>&1; then
-		# Keep the package from starting the system nginx on :80; the demo runs its own.
-		local policy=/usr/sbin/policy-rc.d made=
-		if [ ! -e "$policy" ] && [ "$(id -u)" = 0 ]; then
-			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made=1
-		fi
-		apt_install nginx-light || true
-		[ -z "$made" ] || rm -f "$policy"
-	fi
-	info "docker: $(command -v docker), nginx: $(command -v nginx), curl: $(command -v curl)"
-}
-
-start_engine() {
-	step "checking that the Docker engine answers"
-	if docker info >/dev/null 2>&1; then
-		info "engine $(docker version --format '{{.Server.Version}}') answers"
-		return
-	fi
-	[ "$(id -u)" = 0 ] || die "the engine does not answer (docker info) and starting it needs root; start it (systemctl start docker) or rerun as root"
-	if [ -d /run/systemd/system ]; then
-		info "systemctl start docker"
-		systemctl start docker || die "systemctl start docker failed; see: journalctl -u docker"
-	elif command -v service >/dev/null 2>&1 && [ -x /etc/init.d/docker ]; then
-		info "service docker start"
-		service docker start || die "service docker start failed; see /var/log/docker.log"
-	else
-		mkdir -p "$DEMO_DIR"
-		info "no init system: starting dockerd in the background (log: $DEMO_DIR/dockerd.log)"
-		setsid dockerd </dev/null >>"$DEMO_DIR/dockerd.log" 2>&1 &
-	fi
-	local i
-	for ((i = 0; i < 120; i++)); do
-		docker info >/dev/null 2>&1 && break
-		sleep 0.5
-	done
-	docker info >/dev/null 2>&1 || die "the engine did not answer within 60s; check its log and rerun"
-	info "engine $(docker version --format '{{.Server.Version}}') answers"
-}
-
-init_swarm() {
-	step "checking that the engine is a swarm manager"
-	local state ctrl
-	state=$(docker info --format '{{.Swarm.LocalNodeState}}')
-	ctrl=$(docker info --format '{{.Swarm.ControlAvailable}}')
-	case "$state/$ctrl" in
-	active/true) info "already a swarm manager, using this swarm" ;;
-	inactive/*)
-		info "docker swarm init --advertise-addr 127.0.0.1 (a single-node swarm)"
-		docker swarm init --advertise-addr 127.0.0.1 >/dev/null || die "docker swarm init failed; see the message above"
-		;;
-	active/false) die "this engine is a swarm worker; run the demo on a manager" ;;
-	locked/*) die "the swarm is locked; unlock it with: docker swarm unlock" ;;
-	*) die "the engine's swarm state is \"$state\"; fix it or leave the swarm (docker swarm leave --force) and rerun" ;;
-	esac
+label_node() {
+	step "labelling this node $NODE_LABEL=true (the stack's placement constraint)"
 	local node
 	node=$(docker info --format '{{.Swarm.NodeID}}')
-	info "docker node update --label-add $NODE_LABEL=true $node (the stack's placement constraint)"
+	info "docker node update --label-add $NODE_LABEL=true $node"
 	docker node update --label-add "$NODE_LABEL=true" "$node" >/dev/null
 }
 
@@ -282,15 +192,14 @@ Try a rolling update (start-first, health-checked) while watching the above:
   TAG=v2 REGISTRY=$REGISTRY IMAGE_NAME=$IMAGE_NAME APP_API_KEY=\$(cat $DEMO_DIR/api_key) ENVIRONMENT=demo HTTP_HOST=$DEMO_HOST \\
     $DECKHAND deploy --resolve-image never -c examples/deployment.yml $DEMO_STACK
 
-Clean up: make demo-clean (the engine, the swarm and the images stay).
+Clean up: make demo-clean (the engine, the swarm, the registry and the images stay).
 EOF
 }
 
 cmd_up() {
 	local t0=$SECONDS
-	install_tools
-	start_engine
-	init_swarm
+	set_up
+	label_node
 	build_deckhand
 	build_image
 	deploy
@@ -303,21 +212,11 @@ cmd_up() {
 
 cmd_clean() {
 	step "stopping deckhand watch"
-	if stop_pid "$DEMO_DIR/watch.pid" "deckhand watch"; then info "stopped"; else info "not running"; fi
+	if stop_pid "$DEMO_DIR/watch.pid" "deckhand watch" 10; then info "stopped"; else info "not running"; fi
 	step "stopping the demo's nginx"
-	if alive "$NGINX_DIR/nginx.pid" nginx; then
-		nginx_cmd -s quit 2>/dev/null || kill -TERM "$(cat "$NGINX_DIR/nginx.pid")"
-		local i
-		for ((i = 0; i < 100; i++)); do
-			alive "$NGINX_DIR/nginx.pid" nginx || break
-			sleep 0.1
-		done
-		info "stopped"
-	else
-		info "not running"
-	fi
+	if stop_pid "$NGINX_DIR/nginx.pid" nginx 10; then info "stopped"; else info "not running"; fi
 	step "removing stack $DEMO_STACK"
-	if docker info >/dev/null 2>&1 && [ -n "$(docker stack ls --format '{{.Name}}' 2>/dev/null | grep -x "$DEMO_STACK")" ]; then
+	if engine_answers && docker stack ls --format '{{.Name}}' 2>/dev/null | grep -x "$DEMO_STACK" >/dev/null; then
 		docker stack rm "$DEMO_STACK" | sed 's/^/    /'
 		local i
 		for ((i = 0; i < 120; i++)); do
@@ -331,8 +230,9 @@ cmd_clean() {
 	fi
 	step "deleting $DEMO_DIR"
 	rm -rf "$DEMO_DIR"
-	info "done. Left in place: the engine and its swarm, the images ($IMAGE_NAME, deckhand-example/*) and"
-	info "the node label $NODE_LABEL (docker node update --label-rm $NODE_LABEL NODE)."
+	info "done. Left in place: the engine and its swarm, the registry (make testenv-down stops it),"
+	info "the images ($IMAGE_NAME, deckhand-example/*) and the node label $NODE_LABEL"
+	info "(docker node update --label-rm $NODE_LABEL NODE)."
 }
 
 case "${1:-up}" in

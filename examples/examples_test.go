@@ -19,29 +19,10 @@ import (
 	"time"
 
 	"github.com/deckhand/deckhand/discovery"
+	"github.com/deckhand/deckhand/internal/golden"
 	"github.com/deckhand/deckhand/internal/testenv"
 	"github.com/deckhand/deckhand/nginx"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v; run go test ./examples -run %s -update", err, t.Name())
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 var (
 	buildOnce sync.Once
@@ -107,7 +88,7 @@ func TestDeploymentRenders(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deckhand render exited %d:\n%s", code, out)
 	}
-	golden(t, "deployment.rendered.yml", []byte(strings.ReplaceAll(out, Dir(), "$EXAMPLES")))
+	golden.Assert(t, []byte(strings.ReplaceAll(out, Dir(), "$EXAMPLES")), filepath.Join("testdata", "deployment.rendered.yml"))
 
 	out, code = run(t, env[1:], deckhand, "render", "-c", filepath.Join(Dir(), "deployment.yml"), "hello")
 	if code == 0 || !strings.Contains(out, "REGISTRY") || !strings.Contains(out, "deployment.yml:") {
@@ -162,7 +143,7 @@ func TestNginxTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "hello.conf", conf)
+	golden.Assert(t, conf, filepath.Join("testdata", "hello.conf"))
 
 	bin := testenv.Nginx(t)
 	dir := nginxPrefix(t, conf)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# hack/testenv.sh brings up (or down) what deckhand's end-to-end tests need on
-# this machine: a Docker engine that is a single-node swarm manager, nginx, and
-# an authenticated registry on 127.0.0.1:5000. It is idempotent: every step
-# first checks whether its part is already there and only acts when it is not.
+# hack/testenv.sh brings up (or down) what deckhand's end-to-end tests and its
+# demo need on this machine: a Docker engine that is a single-node swarm
+# manager, nginx, and an authenticated registry on 127.0.0.1:5000. It is the one
+# set-up path: make test, make testenv and make demo (examples/demo.sh) run it.
+# It is idempotent: every step first checks whether its part is already there
+# and only acts when it is not.
 #
 #   hack/testenv.sh up      install, start and record what is missing
 #   hack/testenv.sh down    stop what "up" started (the registry; dockerd only if "up" started it)
@@ -15,63 +17,16 @@ set -euo pipefail
 
 STATE_DIR=${DECKHAND_TESTENV_DIR:-/var/lib/deckhand-testenv}
 ENV_FILE=$STATE_DIR/env.json
-DOCKER_SOCK=/var/run/docker.sock
-DOCKER_HOST_URL=unix://$DOCKER_SOCK
 REGISTRY_ADDR=127.0.0.1:5000
 REGISTRY_USER=deckhand
 REG_DIR=$STATE_DIR/registry
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-
-step() { printf '==> %s\n' "$*"; }
-info() { printf '    %s\n' "$*"; }
-die() {
-	printf 'testenv: error: %s\n' "$*" >&2
-	exit 1
-}
-
-# docker runs Debian's client (the engine's own version) against the default
-# socket, whatever DOCKER_HOST the caller has set.
-docker() {
-	local bin=/usr/bin/docker
-	[ -x "$bin" ] || bin=$(command -v docker) || die "no docker client found; run: hack/testenv.sh up"
-	DOCKER_HOST=$DOCKER_HOST_URL DOCKER_CONTEXT= "$bin" "$@"
-}
-
-need_root() {
-	[ "$(id -u)" = 0 ] || die "hack/testenv.sh $1 must run as root (it installs packages and starts dockerd); rerun it with sudo"
-}
-
-# alive PIDFILE NAME succeeds when PIDFILE names a running process whose
-# command line contains NAME.
-alive() {
-	local pid
-	[ -s "$1" ] || return 1
-	pid=$(cat "$1")
-	[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
-}
-
-# stop_pid PIDFILE NAME SECONDS sends SIGTERM and waits, then SIGKILL.
-stop_pid() {
-	local pid i
-	alive "$1" "$2" || {
-		rm -f "$1"
-		return 0
-	}
-	pid=$(cat "$1")
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < $3 * 10; i++)); do
-		alive "$1" "$2" || break
-		sleep 0.1
-	done
-	if alive "$1" "$2"; then
-		info "$2 (pid $pid) did not stop within $3s; killing it"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$1"
-}
+PROG=testenv
+# shellcheck source=hack/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages() {
-	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, busybox-static)"
+	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, iptables, busybox-static)"
 	local missing=() pair
 	for pair in dockerd:docker.io nginx:nginx-light docker-registry:docker-registry \
 		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables busybox:busybox-static; do
@@ -111,14 +66,11 @@ mount_cgroups() {
 	grep -qs ' /sys/fs/cgroup ' /proc/mounts && return 0
 	info "mounting cgroup hierarchies under /sys/fs/cgroup"
 	mount -t tmpfs -o uid=0,gid=0,mode=0755 cgroup /sys/fs/cgroup
-	local sys
-	for sys in $(awk '!/^#/ { if ($4 == 1) print $1 }' /proc/cgroups); do
+	awk '!/^#/ { if ($4 == 1) print $1 }' /proc/cgroups | while read -r sys; do
 		mkdir -p "/sys/fs/cgroup/$sys"
 		mount -n -t cgroup -o "$sys" cgroup "/sys/fs/cgroup/$sys" 2>/dev/null || rmdir "/sys/fs/cgroup/$sys" || true
 	done
 }
-
-engine_answers() { docker info >/dev/null 2>&1; }
 
 start_engine() {
 	step "checking the docker engine on $DOCKER_SOCK"
@@ -281,7 +233,7 @@ summary() {
 }
 
 cmd_up() {
-	need_root up
+	need_root "hack/testenv.sh up"
 	local t0=$SECONDS
 	mkdir -p "$STATE_DIR"
 	chmod 700 "$STATE_DIR"
@@ -297,25 +249,21 @@ cmd_up() {
 }
 
 cmd_down() {
-	need_root down
+	need_root "hack/testenv.sh down"
 	mkdir -p "$STATE_DIR"
 	exec 9>"$STATE_DIR/testenv.lock"
 	flock 9
 	rm -f "$ENV_FILE"
 	step "stopping the registry if hack/testenv.sh started it"
-	if alive "$STATE_DIR/registry.pid" docker-registry; then
-		stop_pid "$STATE_DIR/registry.pid" docker-registry 10
+	if stop_pid "$STATE_DIR/registry.pid" docker-registry 10; then
 		info "stopped"
 	else
-		rm -f "$STATE_DIR/registry.pid"
 		info "not running under hack/testenv.sh"
 	fi
 	step "stopping dockerd if hack/testenv.sh started it"
-	if alive "$STATE_DIR/dockerd.pid" dockerd; then
-		stop_pid "$STATE_DIR/dockerd.pid" dockerd 60
+	if stop_pid "$STATE_DIR/dockerd.pid" dockerd 60; then
 		info "stopped (swarm state kept in /var/lib/docker for the next up)"
 	else
-		rm -f "$STATE_DIR/dockerd.pid"
 		info "left alone (not started by hack/testenv.sh)"
 	fi
 }

@@ -52,9 +52,18 @@ type Result struct {
 	Reloaded bool // the reload command ran successfully
 }
 
+// Step is the command of Apply that failed.
+type Step string
+
+// The commands Apply runs.
+const (
+	StepTest   Step = "test"   // the config test (TestCommand)
+	StepReload Step = "reload" // the reload (ReloadCommand)
+)
+
 // CommandError is a failed test or reload command with its output.
 type CommandError struct {
-	Step    string // "test" or "reload"
+	Step    Step
 	Command string
 	Output  string
 	Err     error
@@ -65,7 +74,7 @@ func (e *CommandError) Error() string {
 	if out != "" {
 		out = ": " + out
 	}
-	if e.Step == "test" {
+	if e.Step == StepTest {
 		return fmt.Sprintf("nginx config test %q failed (%v)%s; the previous config was restored and nginx was not reloaded", e.Command, e.Err, out)
 	}
 	return fmt.Sprintf("nginx reload %q failed (%v)%s; the new config is in place and passed the test, check that nginx is running", e.Command, e.Err, out)
@@ -76,7 +85,7 @@ func (e *CommandError) Unwrap() error { return e.Err }
 // IsTestFailure reports whether err is a failed config test.
 func IsTestFailure(err error) bool {
 	var ce *CommandError
-	return errors.As(err, &ce) && ce.Step == "test"
+	return errors.As(err, &ce) && ce.Step == StepTest
 }
 
 // Apply puts data in place. On a failed test the previous file (or none) is
@@ -115,7 +124,7 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Result, error) {
 			} else {
 				rerr = os.Remove(a.Path)
 			}
-			cerr := &CommandError{Step: "test", Command: a.TestCommand, Output: string(out), Err: err}
+			cerr := &CommandError{Step: StepTest, Command: a.TestCommand, Output: string(out), Err: err}
 			if rerr != nil {
 				return Result{Changed: true}, fmt.Errorf("%w; restoring the previous config failed too: %v, copy %s.bak back by hand", cerr, rerr, a.Path)
 			}
@@ -124,7 +133,7 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Result, error) {
 	}
 	if a.ReloadCommand != "" {
 		if out, err := runner.Run(ctx, a.ReloadCommand); err != nil {
-			return Result{Changed: true}, &CommandError{Step: "reload", Command: a.ReloadCommand, Output: string(out), Err: err}
+			return Result{Changed: true}, &CommandError{Step: StepReload, Command: a.ReloadCommand, Output: string(out), Err: err}
 		}
 	}
 	return Result{Changed: true, Reloaded: a.ReloadCommand != ""}, nil

@@ -140,7 +140,7 @@ func TestApplyReloadFailure(t *testing.T) {
 	r.fail["nginx -s reload"] = errors.New("exit status 1")
 	res, err := a.Apply(context.Background(), []byte("v1"))
 	var ce *CommandError
-	if !errors.As(err, &ce) || ce.Step != "reload" || !res.Changed || res.Reloaded {
+	if !errors.As(err, &ce) || ce.Step != StepReload || !res.Changed || res.Reloaded {
 		t.Fatalf("want a reload error with the config changed: %+v %v", res, err)
 	}
 	if IsTestFailure(err) {

@@ -1,6 +1,3 @@
-// Package nginx renders deckhand's routing model into an nginx configuration,
-// applies it safely (test, swap, reload, restore on failure) and keeps it in
-// step with the swarm (Watch).
 package nginx
 
 import (
@@ -30,9 +27,9 @@ type Template struct {
 
 // Data is what a template is executed with.
 type Data struct {
-	// HTTPPort is the port server blocks listen on (--http-port).
+	// HTTPPort is the port server blocks listen on.
 	HTTPPort int
-	// Listen is the listen directive's address: "PORT" or "ADDR:PORT" (--listen-addr).
+	// Listen is the listen directive's address: "PORT" or "ADDR:PORT".
 	Listen string
 	// Model is the full discovery model, for templates that need more.
 	Model discovery.Model
@@ -86,24 +83,38 @@ func DefaultTemplate() *Template {
 	return t
 }
 
-// ParseTemplate parses a template text with missingkey=error and Funcs.
+// TemplateError is a template text that does not parse.
+type TemplateError struct {
+	Name string // the template's name: its file for LoadTemplate
+	Err  error  // text/template's error
+}
+
+func (e *TemplateError) Error() string {
+	return fmt.Sprintf("parse template %s: %v; fix the template (its data is nginx.Data)", e.Name, e.Err)
+}
+
+func (e *TemplateError) Unwrap() error { return e.Err }
+
+// ParseTemplate parses a template text with missingkey=error and Funcs; a
+// text that does not parse is a *TemplateError.
 func ParseTemplate(name, text string) (*Template, error) {
 	t, err := template.New(name).Option("missingkey=error").Funcs(Funcs).Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("parse template %s: %w; fix the template (see --help of nginx render for its data)", name, err)
+		return nil, &TemplateError{Name: name, Err: err}
 	}
 	return &Template{t: t}, nil
 }
 
 // LoadTemplate reads and parses the template file at path; an empty path
-// gives the default template.
+// gives the default template. A file that cannot be read is an error
+// wrapping the *fs.PathError, one that does not parse a *TemplateError.
 func LoadTemplate(path string) (*Template, error) {
 	if path == "" {
 		return DefaultTemplate(), nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read template: %w; check --template", err)
+		return nil, fmt.Errorf("read template: %w; check the file's path", err)
 	}
 	return ParseTemplate(path, string(b))
 }
@@ -137,17 +148,35 @@ func listenArg(addr string, port int) (string, error) {
 	if addr == "" {
 		return strconv.Itoa(port), nil
 	}
-	ip, err := netip.ParseAddr(addr)
-	if err != nil || ip.Zone() != "" {
-		return "", fmt.Errorf("listen address %q is not an IP address; use --listen-addr 127.0.0.1 or similar", addr)
+	ip, err := parseListenAddr(addr)
+	if err != nil {
+		return "", err
 	}
 	return netip.AddrPortFrom(ip, uint16(port)).String(), nil
+}
+
+// CheckListenAddr reports whether addr can be the address server blocks
+// listen on: an IP address without a zone, or "" for every address.
+func CheckListenAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, err := parseListenAddr(addr)
+	return err
+}
+
+func parseListenAddr(addr string) (netip.Addr, error) {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || ip.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("listen address %q is not an IP address; give one such as 127.0.0.1, or none for every address", addr)
+	}
+	return ip, nil
 }
 
 // NewData checks the model and arranges it for templates.
 func NewData(m discovery.Model, httpPort int) (Data, error) {
 	if httpPort < 1 || httpPort > 65535 {
-		return Data{}, fmt.Errorf("http port %d is out of range; use --http-port between 1 and 65535", httpPort)
+		return Data{}, fmt.Errorf("http port %d is out of range; give a port between 1 and 65535", httpPort)
 	}
 	d := Data{HTTPPort: httpPort, Listen: strconv.Itoa(httpPort), Model: m}
 	servers := map[string]*VirtualHost{}

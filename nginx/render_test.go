@@ -2,17 +2,14 @@ package nginx
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/deckhand/deckhand/discovery"
+	"github.com/deckhand/deckhand/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 func srv(addr string, port uint32) discovery.Server { return discovery.Server{Addr: addr, Port: port} }
 
@@ -82,19 +79,7 @@ func TestRenderGolden(t *testing.T) {
 	for name := range goldenModels {
 		t.Run(name, func(t *testing.T) {
 			out := renderGolden(t, name)
-			path := filepath.Join("testdata", name+".conf")
-			if *update {
-				if err := os.WriteFile(path, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./nginx -run TestRenderGolden -update)", err)
-			}
-			if !bytes.Equal(out, want) {
-				t.Fatalf("%s differs from the golden file; if intended, run with -update\n--- got\n%s", path, out)
-			}
+			golden.Assert(t, out, filepath.Join("testdata", name+".conf"))
 			if _, err := parseConfig(string(out)); err != nil {
 				t.Fatalf("rendered config does not parse: %v", err)
 			}

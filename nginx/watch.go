@@ -86,21 +86,26 @@ type WatchConfig struct {
 	Metrics    *Metrics // optional
 }
 
-// backoff doubles a delay from min to max.
-type backoff struct {
-	min, max, cur time.Duration
+// Backoff doubles a retry delay from Min up to Max.
+type Backoff struct {
+	Min, Max time.Duration
+
+	cur time.Duration
 }
 
-func (b *backoff) next() time.Duration {
+// Next is the delay before the next retry: Min first, then twice the last
+// one, at most Max.
+func (b *Backoff) Next() time.Duration {
 	if b.cur == 0 {
-		b.cur = b.min
+		b.cur = b.Min
 	} else {
-		b.cur = min(b.cur*2, b.max)
+		b.cur = min(b.cur*2, b.Max)
 	}
 	return b.cur
 }
 
-func (b *backoff) reset() { b.cur = 0 }
+// Reset starts the delays again from Min.
+func (b *Backoff) Reset() { b.cur = 0 }
 
 // watcher is Watch's state; only the loop goroutine touches it.
 type watcher struct {
@@ -121,8 +126,8 @@ type watcher struct {
 	seen     discovery.Model      // last model read, without removed services
 	removed  map[string]tombstone // removed services still answering 503
 
-	readBackoff  backoff
-	eventBackoff backoff
+	readBackoff  Backoff
+	eventBackoff Backoff
 	reachable    bool
 }
 
@@ -141,8 +146,8 @@ func Watch(ctx context.Context, cfg WatchConfig) error {
 	if w.met == nil {
 		w.met = NewMetrics()
 	}
-	w.readBackoff = backoff{min: w.t.BackoffMin, max: w.t.BackoffMax}
-	w.eventBackoff = backoff{min: w.t.BackoffMin, max: w.t.BackoffMax}
+	w.readBackoff = Backoff{Min: w.t.BackoffMin, Max: w.t.BackoffMax}
+	w.eventBackoff = Backoff{Min: w.t.BackoffMin, Max: w.t.BackoffMax}
 	return w.run(ctx)
 }
 
@@ -173,13 +178,13 @@ func (w *watcher) run(ctx context.Context) error {
 				events = nil
 				continue
 			}
-			w.eventBackoff.reset()
+			w.eventBackoff.Reset()
 		case err := <-eventErrs:
 			events, eventErrs = nil, nil
 			if ctx.Err() != nil {
 				return nil
 			}
-			d := w.eventBackoff.next()
+			d := w.eventBackoff.Next()
 			w.log.Warn("engine event stream broke; polling until it is back", "err", err, "retry_in", d)
 			resubscribe.Reset(d)
 			continue
@@ -198,10 +203,10 @@ func (w *watcher) run(ctx context.Context) error {
 		wasReachable := w.reachable
 		m, ok := w.read(ctx)
 		if !ok {
-			pollTimer.Reset(w.readBackoff.next())
+			pollTimer.Reset(w.readBackoff.Next())
 			continue
 		}
-		w.readBackoff.reset()
+		w.readBackoff.Reset()
 		w.settling = m.Settling()
 		m = w.withRemoved(m, time.Now())
 		if !wasReachable && events == nil && eventErrs == nil {

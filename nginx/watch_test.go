@@ -95,7 +95,7 @@ func (f *fakeApplier) Apply(_ context.Context, data []byte) (Result, error) {
 	defer f.mu.Unlock()
 	f.applied = append(f.applied, applyCall{time.Now(), string(data)})
 	if f.failOn != "" && bytes.Contains(data, []byte(f.failOn)) {
-		return Result{}, &CommandError{Step: "test", Command: "nginx -t", Err: errors.New("exit status 1")}
+		return Result{}, &CommandError{Step: StepTest, Command: "nginx -t", Err: errors.New("exit status 1")}
 	}
 	if bytes.Equal(data, f.current) {
 		return Result{}, nil

@@ -72,13 +72,14 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // FromMTBF is one node's probability of being down given its mean time
 // between failures and mean time to repair: P = MTTR / (MTBF + MTTR), the
-// fraction of time it spends down.
+// fraction of time it spends down. A duration that is not positive is a
+// *RangeError.
 func FromMTBF(mtbf, mttr time.Duration) (float64, error) {
 	if mtbf <= 0 {
-		return 0, fmt.Errorf("--mtbf %v must be positive: give the mean time between failures, such as 2000h", mtbf)
+		return 0, &RangeError{Quantity: MTBF, Value: mtbf}
 	}
 	if mttr <= 0 {
-		return 0, fmt.Errorf("--mttr %v must be positive: give the mean time to repair, such as 4h", mttr)
+		return 0, &RangeError{Quantity: MTTR, Value: mttr}
 	}
 	return mttr.Seconds() / (mtbf.Seconds() + mttr.Seconds()), nil
 }

@@ -28,19 +28,30 @@ var ErrNoQuorum = errors.New("the swarm has lost quorum")
 // managers cannot elect a leader.
 const noLeader = "does not have a leader"
 
+// State is a manager's standing in the Raft cluster.
+type State string
+
+// The states of a manager.
+const (
+	StateLeader      State = "leader"
+	StateReachable   State = "reachable"
+	StateUnreachable State = "unreachable"
+	StateUnknown     State = "unknown" // no manager status, or the engine does not know
+)
+
 // Manager is one swarm manager as Check sees it.
 type Manager struct {
 	ID       string            `json:"id"`
 	Hostname string            `json:"hostname"`
 	Addr     string            `json:"addr"`
 	Leader   bool              `json:"leader"`
-	State    string            `json:"state"` // "leader", "reachable", "unreachable" or "unknown"
+	State    State             `json:"state"`
 	Labels   map[string]string `json:"labels,omitempty"`
 }
 
 // Up reports whether the manager counts towards the quorum: it is the
 // leader or reachable.
-func (m Manager) Up() bool { return m.State == "leader" || m.State == "reachable" }
+func (m Manager) Up() bool { return m.State == StateLeader || m.State == StateReachable }
 
 // Status is the quorum of the swarm a client points at.
 type Status struct {
@@ -87,7 +98,7 @@ func statusOf(nodes []swarm.Node) Status {
 		if n.Spec.Role != swarm.NodeRoleManager && n.ManagerStatus == nil {
 			continue
 		}
-		m := Manager{ID: n.ID, Hostname: n.Description.Hostname, State: "unknown"}
+		m := Manager{ID: n.ID, Hostname: n.Description.Hostname, State: StateUnknown}
 		if len(n.Spec.Labels) > 0 {
 			m.Labels = maps.Clone(n.Spec.Labels)
 		}
@@ -96,11 +107,11 @@ func statusOf(nodes []swarm.Node) Status {
 			m.Leader = ms.Leader
 			switch {
 			case ms.Leader:
-				m.State = "leader"
+				m.State = StateLeader
 			case ms.Reachability == swarm.ReachabilityReachable:
-				m.State = "reachable"
+				m.State = StateReachable
 			case ms.Reachability == swarm.ReachabilityUnreachable:
-				m.State = "unreachable"
+				m.State = StateUnreachable
 			}
 		}
 		st.Managers = append(st.Managers, m)

@@ -65,11 +65,12 @@ func TestCheckHealthy(t *testing.T) {
 	if len(f.calls) != 1 || !f.calls[0].Filters["role"]["manager"] {
 		t.Errorf("NodeList calls = %v, want one filtered on role=manager", f.calls)
 	}
-	var hosts, states []string
+	var hosts []string
+	var states []State
 	for _, m := range st.Managers {
 		hosts, states = append(hosts, m.Hostname), append(states, m.State)
 	}
-	if !slices.Equal(hosts, []string{"node1", "node2", "node3"}) || !slices.Equal(states, []string{"leader", "reachable", "reachable"}) {
+	if !slices.Equal(hosts, []string{"node1", "node2", "node3"}) || !slices.Equal(states, []State{StateLeader, StateReachable, StateReachable}) {
 		t.Errorf("managers = %v %v, want node1..3 sorted, leader first, worker left out", hosts, states)
 	}
 	// 3 managers: quorum 2, K=1, all up: 1 failure left.
@@ -109,7 +110,7 @@ func TestCheckUnknownCountsAsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 5 managers, quorum 3, 3 up: 0 failures left.
-	if st.Up != 3 || st.Down != 2 || st.FailuresLeft != 0 || st.Managers[1].State != "unknown" {
+	if st.Up != 3 || st.Down != 2 || st.FailuresLeft != 0 || st.Managers[1].State != StateUnknown {
 		t.Errorf("status = %+v", st)
 	}
 }

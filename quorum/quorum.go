@@ -1,17 +1,3 @@
-// Package quorum is the arithmetic of a swarm's Raft managers: how many
-// failures N managers tolerate, and how likely they are to lose quorum when
-// each node (and each zone) fails with a given probability. Everything but
-// Check is a pure function of its inputs.
-//
-// N managers need a quorum of ⌊N/2⌋+1 and so tolerate K = ⌊(N−1)/2⌋
-// failures. With independent node failures of probability P, quorum is lost
-// with probability
-//
-//	exact    = Σ_{i=K+1..N} C(N,i)·P^i·(1−P)^(N−i)
-//	estimate = C(N,K+1)·P^(K+1)   (the union bound: always ≥ exact)
-//
-// Probabilities are carried as logarithms (Prob), so 1000 managers with
-// P = 1e-12 neither overflow nor round to zero.
 package quorum
 
 import (
@@ -51,10 +37,11 @@ func ValidateManagers(n int) error {
 	return nil
 }
 
-// ValidateP checks that p, named by flag in the message, is a probability.
-func ValidateP(flag string, p float64) error {
+// ValidateP checks that p, the quantity q (NodeDownP or ZoneDownP), is a
+// probability; if not, the error is a *RangeError.
+func ValidateP(q Quantity, p float64) error {
 	if math.IsNaN(p) || p < 0 || p > 1 {
-		return fmt.Errorf("%s %v is not a probability: give a value from 0 to 1, such as 0.01", flag, p)
+		return &RangeError{Quantity: q, Value: p}
 	}
 	return nil
 }
@@ -88,7 +75,7 @@ func Analyze(n int, p float64) (Analysis, error) {
 	if err := ValidateManagers(n); err != nil {
 		return Analysis{}, err
 	}
-	if err := ValidateP("--p", p); err != nil {
+	if err := ValidateP(NodeDownP, p); err != nil {
 		return Analysis{}, err
 	}
 	return Analysis{

@@ -1,9 +1,6 @@
 package quorum
 
-import (
-	"fmt"
-	"math"
-)
+import "math"
 
 // Sizing is the smallest manager count whose probability of losing quorum
 // meets a target.
@@ -25,10 +22,11 @@ type Sizing struct {
 // at most 7 managers.
 func (s Sizing) OverDockerAdvice() bool { return s.Managers > DockerMaxManagers }
 
-// ValidateTarget checks that target is a probability strictly between 0 and 1.
+// ValidateTarget checks that target is a probability strictly between 0
+// and 1; if not, the error is a *RangeError.
 func ValidateTarget(target float64) error {
 	if math.IsNaN(target) || target <= 0 || target >= 1 {
-		return fmt.Errorf("--target %v must be a probability above 0 and below 1, such as 1e-6", target)
+		return &RangeError{Quantity: TargetP, Value: target}
 	}
 	return nil
 }
@@ -38,11 +36,13 @@ func ValidateTarget(target float64) error {
 // Only odd counts can be the answer: 2K+2 managers tolerate K failures,
 // like 2K+1, but have one more node that can fail, so they lose quorum
 // more often. Smallest still checks every count and lists the odd ones.
+// When no count up to MaxManagers meets target, the error is an
+// *UnreachableError.
 func Smallest(target, p float64) (Sizing, error) {
 	if err := ValidateTarget(target); err != nil {
 		return Sizing{}, err
 	}
-	if err := ValidateP("--p", p); err != nil {
+	if err := ValidateP(NodeDownP, p); err != nil {
 		return Sizing{}, err
 	}
 	s := Sizing{Target: target, P: p}
@@ -60,13 +60,14 @@ func Smallest(target, p float64) (Sizing, error) {
 			return s, nil
 		}
 	}
-	return Sizing{}, fmt.Errorf("no manager count up to %d keeps the probability of losing quorum at or below %v with --p %v: lower --p (more reliable nodes) or accept a higher --target", MaxManagers, target, p)
+	return Sizing{}, &UnreachableError{Target: target, P: p, Tried: MaxManagers}
 }
 
 // SmallestZoned finds the smallest manager count that, spread at its best
 // over z zones each down as a whole with probability q, meets target.
 // Whole-zone failures set a floor no manager count can beat (with 3 zones,
-// any 2 of them down hold a majority), so the target may be out of reach.
+// any 2 of them down hold a majority), so the target may be out of reach:
+// the error is then an *UnreachableError.
 func SmallestZoned(target float64, z int, p, q float64) (Sizing, error) {
 	if err := ValidateTarget(target); err != nil {
 		return Sizing{}, err
@@ -91,5 +92,5 @@ func SmallestZoned(target float64, z int, p, q float64) (Sizing, error) {
 			return s, nil
 		}
 	}
-	return Sizing{}, fmt.Errorf("no manager count up to %d spread over %d zones keeps the probability of losing quorum at or below %v with --p %v and --zone-p %v: whole-zone failures set a floor; add zones, lower --zone-p or accept a higher --target", MaxSpreadManagers, z, target, p, q)
+	return Sizing{}, &UnreachableError{Target: target, P: p, Zones: z, ZoneP: q, Tried: MaxSpreadManagers}
 }

@@ -139,10 +139,10 @@ func AnalyzeZones(spread Spread, p, q float64) (ZoneAnalysis, error) {
 	if err := ValidateManagers(n); err != nil {
 		return ZoneAnalysis{}, err
 	}
-	if err := ValidateP("--p", p); err != nil {
+	if err := ValidateP(NodeDownP, p); err != nil {
 		return ZoneAnalysis{}, err
 	}
-	if err := ValidateP("--zone-p", q); err != nil {
+	if err := ValidateP(ZoneDownP, q); err != nil {
 		return ZoneAnalysis{}, err
 	}
 	return ZoneAnalysis{
@@ -178,21 +178,22 @@ func AnalyzeZones(spread Spread, p, q float64) (ZoneAnalysis, error) {
 // quorum with 0.3060, 2-2-1 with 0.3063). For an even count no spread over
 // 3 zones survives every single zone (4 → 2-1-1 still fails with its
 // 2-zone), so the optimiser picks the spread with the fewest fatal zones,
-// which can be all in one (4 → 4-0-0).
+// which can be all in one (4 → 4-0-0). More than MaxSpreadManagers
+// managers is a *SpreadLimitError.
 func BestSpread(n, z int, p, q float64) (ZoneAnalysis, error) {
 	if err := ValidateManagers(n); err != nil {
 		return ZoneAnalysis{}, err
 	}
 	if n > MaxSpreadManagers {
-		return ZoneAnalysis{}, fmt.Errorf("best spread of %d managers: the search tries every spread and stops at %d managers; give a smaller --managers", n, MaxSpreadManagers)
+		return ZoneAnalysis{}, &SpreadLimitError{Managers: n}
 	}
 	if z <= 0 || z > MaxZones {
 		return ZoneAnalysis{}, fmt.Errorf("zone count %d is out of range: give 1 to %d zones", z, MaxZones)
 	}
-	if err := ValidateP("--p", p); err != nil {
+	if err := ValidateP(NodeDownP, p); err != nil {
 		return ZoneAnalysis{}, err
 	}
-	if err := ValidateP("--zone-p", q); err != nil {
+	if err := ValidateP(ZoneDownP, q); err != nil {
 		return ZoneAnalysis{}, err
 	}
 	var best Spread

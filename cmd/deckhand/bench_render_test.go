@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/deckhand/deckhand/stack/compose"
+	"github.com/sirupsen/logrus"
 )
 
 // writeBigStack writes a compose file with n services that use variables,
@@ -55,17 +63,19 @@ func buildDeckhand(t testing.TB, dir string) string {
 	return bin
 }
 
-// BenchmarkRender500VsDockerStackConfig renders a generated 500-service stack
-// with `deckhand render` and with `docker stack config`, alternating the two
-// in the same run, and reports the median wall time of each and their ratio
-// (target: ratio ≤ 1.0).
-func BenchmarkRender500VsDockerStackConfig(b *testing.B) {
+// renderSizes are the stack sizes the render benchmarks compare at.
+var renderSizes = []int{10, 50, 500}
+
+// BenchmarkRenderVsDockerStackConfig renders generated stacks of 10, 50 and
+// 500 services with `deckhand render` and with `docker stack config`, both
+// as processes, alternating the two in the same run, and reports the median
+// wall time of each and their ratio.
+func BenchmarkRenderVsDockerStackConfig(b *testing.B) {
 	docker, err := exec.LookPath("docker")
 	if err != nil {
 		unavailable(b, "the docker client binary is needed for the comparison: %v", err)
 	}
 	dir := b.TempDir()
-	file := writeBigStack(b, dir, 500)
 	bin := buildDeckhand(b, dir)
 	env := append(os.Environ(), "REGISTRY=registry.local:5000")
 	run := func(name string, args ...string) time.Duration {
@@ -77,18 +87,89 @@ func BenchmarkRender500VsDockerStackConfig(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	var ours, theirs []time.Duration
-	rounds := max(b.N, 5)
-	b.ResetTimer()
-	for range rounds {
-		ours = append(ours, run(bin, "render", "-c", file, "big"))
-		theirs = append(theirs, run(docker, "stack", "config", "-c", file))
+	for _, n := range renderSizes {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			file := writeBigStack(b, b.TempDir(), n)
+			var ours, theirs []time.Duration
+			rounds := max(b.N, 9)
+			b.ResetTimer()
+			for range rounds {
+				ours = append(ours, run(bin, "render", "-c", file, "big"))
+				theirs = append(theirs, run(docker, "stack", "config", "-c", file))
+			}
+			o, d := median(ours), median(theirs)
+			b.ReportMetric(float64(o.Microseconds())/1000, "deckhand-ms")
+			b.ReportMetric(float64(d.Microseconds())/1000, "docker-ms")
+			b.ReportMetric(float64(o)/float64(d), "ratio")
+			fmt.Fprintf(os.Stderr, "render %d services: deckhand %v, docker stack config %v, ratio %.2f (median of %d)\n", n, o.Round(time.Millisecond), d.Round(time.Millisecond), float64(o)/float64(d), rounds)
+		})
 	}
-	o, d := median(ours), median(theirs)
-	b.ReportMetric(float64(o.Milliseconds()), "deckhand-ms")
-	b.ReportMetric(float64(d.Milliseconds()), "docker-ms")
-	b.ReportMetric(float64(o)/float64(d), "ratio")
-	fmt.Fprintf(os.Stderr, "render 500 services: deckhand %v, docker stack config %v, ratio %.2f (median of %d)\n", o, d, float64(o)/float64(d), rounds)
+	start := func(args ...string) time.Duration { return run(bin, args...) }
+	var version []time.Duration
+	for range 9 {
+		version = append(version, start("version"))
+	}
+	fmt.Fprintf(os.Stderr, "deckhand version (start-up alone): %v (median of 9)\n", median(version).Round(time.Millisecond))
+}
+
+// maxLoadOverhead is how much longer deckhand's load may take than a bare
+// compose-go load of the same files: what deckhand adds (positions of unset
+// variables, the swarm-key and alias checks, content-named configs and
+// secrets) must stay small next to compose-go's own work.
+const maxLoadOverhead = 1.15
+
+// BenchmarkLoadOverCompose loads generated stacks of 10, 50 and 500 services
+// in-process with compose.Load and with compose-go's LoadWithContext alone,
+// alternating, and fails when deckhand's median exceeds maxLoadOverhead
+// times compose-go's.
+func BenchmarkLoadOverCompose(b *testing.B) {
+	logrus.SetOutput(io.Discard) // compose-go warns about the obsolete version key
+	env := map[string]string{"REGISTRY": "registry.local:5000"}
+	for _, n := range renderSizes {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			file := writeBigStack(b, dir, n)
+			ctx := context.Background()
+			ours := func() time.Duration {
+				start := time.Now()
+				if _, err := compose.Load(ctx, compose.Options{Name: "big", Files: []string{file}, Environ: env}); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(start)
+			}
+			bare := func() time.Duration {
+				start := time.Now()
+				data, err := os.ReadFile(file)
+				if err != nil {
+					b.Fatal(err)
+				}
+				details := types.ConfigDetails{WorkingDir: dir, Environment: maps.Clone(env),
+					ConfigFiles: []types.ConfigFile{{Filename: file, Content: data}}}
+				if _, err := loader.LoadWithContext(ctx, details, func(o *loader.Options) { o.SetProjectName("big", true) }); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(start)
+			}
+			ours()
+			bare() // warm both up
+			var o, c []time.Duration
+			rounds := max(b.N, map[int]int{10: 201, 50: 61, 500: 15}[n])
+			b.ResetTimer()
+			for range rounds {
+				o = append(o, ours())
+				c = append(c, bare())
+			}
+			mo, mc := median(o), median(c)
+			ratio := float64(mo) / float64(mc)
+			b.ReportMetric(float64(mo.Microseconds())/1000, "deckhand-ms")
+			b.ReportMetric(float64(mc.Microseconds())/1000, "compose-go-ms")
+			b.ReportMetric(ratio, "ratio")
+			fmt.Fprintf(os.Stderr, "load %d services: deckhand %v, bare compose-go %v, overhead %+.1f%% (median of %d)\n", n, mo.Round(10*time.Microsecond), mc.Round(10*time.Microsecond), (ratio-1)*100, rounds)
+			if ratio > maxLoadOverhead {
+				b.Errorf("deckhand's load takes %.2f× a bare compose-go load of %d services; the budget is %.2f×", ratio, n, maxLoadOverhead)
+			}
+		})
+	}
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"context"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/deckhand/deckhand/stack"
+	"github.com/deckhand/deckhand/stack/compose"
+	"github.com/deckhand/deckhand/stack/deploy"
 )
 
 type deployOptions struct {
-	load   stack.Options
-	run    stack.DeployRun
+	load   compose.Options
+	stack  stackFlags
 	detach bool
 	wait   bool
 }
@@ -43,19 +46,37 @@ converge (rolled back or timed out).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.load.Name = args[0]
 			o.load.Stdin = cmd.InOrStdin()
-			o.load.Environ = stack.ProcessEnviron()
-			o.run.Deploy.Wait = o.wait && !o.detach
-			return stack.RunDeploy(cmd.Context(), o.load, o.run, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			o.load.Environ = processEnviron()
+			o.stack.deploy.Wait = o.wait && !o.detach
+			return runDeploy(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
-	stack.AddLoadFlags(fs, &o.load)
-	addPlanFlags(fs, &o.run.Deploy)
-	fs.BoolVar(&o.run.Deploy.WithRegistryAuth, "with-registry-auth", false, "send registry credentials (docker config, credential helpers) to the swarm agents")
+	addLoadFlags(fs, &o.load)
+	addPlanFlags(fs, &o.stack)
+	fs.BoolVar(&o.stack.deploy.WithRegistryAuth, "with-registry-auth", false, "send registry credentials (docker config, credential helpers) to the swarm agents")
 	fs.BoolVar(&o.detach, "detach", false, "return after writing, without waiting for the services to converge")
 	fs.BoolVar(&o.wait, "wait", true, "wait until every changed service converges (the default; --detach turns it off)")
-	fs.DurationVar(&o.run.Deploy.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
-	fs.BoolVar(&o.run.Deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
-	fs.StringVar(&o.run.Format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")
+	fs.DurationVar(&o.stack.deploy.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
+	fs.BoolVar(&o.stack.deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
+	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")
 	return cmd
+}
+
+// runDeploy loads, checks, applies and waits for the stack, printing
+// progress (to errw with --format json, where out gets the result).
+func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error {
+	source, c, err := connectForDeploy(ctx, o.load, &o.stack, errw)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	progress := out
+	if o.stack.format == "json" {
+		progress = errw
+	}
+	o.stack.deploy.Out = progress
+	o.stack.deploy.Progress = newWaitDisplay(progress)
+	res, err := deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy)
+	return writeResult(out, o.stack.format, res, err)
 }

@@ -106,3 +106,22 @@ func removeServices(t *testing.T, c *client.Client, stackName string) {
 	}
 	t.Logf("cleanup: networks of %s still in use", stackName)
 }
+
+// TestDeployEngineUnreachable points DOCKER_HOST at a dead socket: exit 1
+// with a message that says what to do.
+func TestDeployEngineUnreachable(t *testing.T) {
+	testenv.Engine(t) // only meaningful where e2e tests run
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "dead.sock"))
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	t.Setenv("IMAGE", "127.0.0.1:5000/svc:1")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "stack.yml")
+	if err := os.WriteFile(file, []byte("services:\n  web:\n    image: ${IMAGE}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	code := newCLI(strings.NewReader(""), &out, &errw).run([]string{"deckhand", "deploy", "-c", file, "unreachable"})
+	if code != 1 || !strings.Contains(errw.String(), "cannot reach the docker engine") || !strings.Contains(errw.String(), "DOCKER_HOST") {
+		t.Fatalf("exit %d, stderr %q: want exit 1 saying the engine cannot be reached and what to do", code, errw.String())
+	}
+}

@@ -3,15 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/deckhand/deckhand/internal/golden"
+)
 
 // cliCase is a directory under testdata/<command>/ holding the inputs of one
 // command line: "args" (the arguments, split on white space), optionally
@@ -29,21 +28,7 @@ func runGoldenCases(t *testing.T, command string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := runCase(t, abs)
-			golden := filepath.Join(abs, "golden.txt")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", golden, got, want)
-			}
+			golden.Assert(t, runCase(t, abs), filepath.Join(abs, "golden.txt"))
 		})
 	}
 }

@@ -1,10 +1,6 @@
 package main
 
-import (
-	"github.com/spf13/cobra"
-
-	"github.com/deckhand/deckhand/nginx"
-)
+import "github.com/spf13/cobra"
 
 func newNginxCommand() *cobra.Command {
 	cmd := &cobra.Command{
@@ -29,7 +25,7 @@ no live server answers 503; its upstream is left out so nginx accepts the file.`
 }
 
 func newNginxRenderCommand() *cobra.Command {
-	var o nginx.Options
+	var o nginxOptions
 	cmd := &cobra.Command{
 		Use:   "render [OPTIONS] [STACK...]",
 		Short: "Print the nginx config for the current swarm state",
@@ -55,17 +51,17 @@ prints. Functions: quote (an nginx double-quoted string), join, lower, upper.`,
   # For an nginx running as a service on the overlay network "edge"
   deckhand nginx render --backend tasks --network edge my-cool-app`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Stacks = args
-			return nginx.RunRender(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			o.stacks = args
+			return runNginxRender(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	nginx.AddFlags(cmd.Flags(), &o, false, false)
-	cmd.Flags().StringVar(&o.Format, "format", "text", "output format: text (the config) or json (the routing model)")
+	addNginxFlags(cmd.Flags(), &o, false, false)
+	cmd.Flags().StringVar(&o.format, "format", nginxFormatText, "output format: text (the config) or json (the routing model)")
 	return cmd
 }
 
 func newNginxApplyCommand() *cobra.Command {
-	var o nginx.Options
+	var o nginxOptions
 	cmd := &cobra.Command{
 		Use:   "apply --out FILE [OPTIONS] [STACK...]",
 		Short: "Render, test, swap and reload the nginx config once",
@@ -81,10 +77,10 @@ always passed the test.`,
   deckhand nginx apply --out ./conf.d/deckhand.conf \
     --test-command "docker exec edge nginx -t" --reload-command "docker exec edge nginx -s reload"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Stacks = args
-			return nginx.RunApply(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			o.stacks = args
+			return runNginxApply(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	nginx.AddFlags(cmd.Flags(), &o, true, false)
+	addNginxFlags(cmd.Flags(), &o, true, false)
 	return cmd
 }

@@ -1,15 +1,20 @@
 package main
 
 import (
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
+	"context"
+	"io"
 
-	"github.com/deckhand/deckhand/stack"
+	"github.com/spf13/cobra"
+
+	"github.com/deckhand/deckhand/internal/exit"
+	"github.com/deckhand/deckhand/stack/compose"
+	"github.com/deckhand/deckhand/stack/deploy"
 )
 
 type planOptions struct {
-	load stack.Options
-	run  stack.PlanRun
+	load             compose.Options
+	stack            stackFlags
+	detailedExitCode bool // exit 2 when the plan has changes
 }
 
 func newPlanCommand() *cobra.Command {
@@ -35,22 +40,40 @@ something would, and 1 on error.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.load.Name = args[0]
 			o.load.Stdin = cmd.InOrStdin()
-			o.load.Environ = stack.ProcessEnviron()
-			return stack.RunPlan(cmd.Context(), o.load, o.run, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			o.load.Environ = processEnviron()
+			return runPlan(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
-	stack.AddLoadFlags(fs, &o.load)
-	addPlanFlags(fs, &o.run.Deploy)
-	fs.BoolVar(&o.run.DetailedExitCode, "detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
-	fs.StringVar(&o.run.Format, "format", "text", "output format: text or json")
+	addLoadFlags(fs, &o.load)
+	addPlanFlags(fs, &o.stack)
+	fs.BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
+	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json")
 	return cmd
 }
 
-// addPlanFlags binds the flags plan and deploy share.
-func addPlanFlags(fs *pflag.FlagSet, d *stack.DeployOptions) {
-	fs.BoolVar(&d.Prune, "prune", false, "remove services no longer in the file and unused config/secret versions")
-	fs.StringVar(&d.ResolveImage, "resolve-image", stack.ResolveAlways, `query the registry for image digests: "always", "changed" or "never"`)
-	fs.IntVar(&d.KeepVersions, "keep-versions", 2, "with --prune, unused versions of each hash-named config/secret to keep")
-	fs.IntVar(&d.Parallel, "parallel", 8, "concurrent engine writes and registry lookups")
+// runPlan loads the stack, checks it against the swarm and prints what a
+// deploy would write, without writing anything.
+func runPlan(ctx context.Context, o planOptions, out, errw io.Writer) error {
+	source, c, err := connectForDeploy(ctx, o.load, &o.stack, errw)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	prep, err := deploy.PrepareFrom(ctx, c, o.load.Name, source, o.stack.deploy)
+	if err != nil {
+		return err
+	}
+	if o.stack.format == "json" {
+		err = writeJSON(out, prep.Plan)
+	} else {
+		err = prep.Plan.WriteText(out)
+	}
+	if err != nil {
+		return err
+	}
+	if o.detailedExitCode && prep.Plan.HasChanges() {
+		return exit.With(exit.Changes, nil)
+	}
+	return nil
 }

@@ -1,26 +1,26 @@
 package main
 
-import (
-	"context"
+import "github.com/spf13/cobra"
 
-	"github.com/spf13/cobra"
-
-	"github.com/deckhand/deckhand/quorum"
-)
-
-// quorumOptions are the flags of `deckhand quorum`.
+// quorumOptions are the flags of `deckhand quorum`; the …Set fields say
+// which were given, since 0 is a meaningful (or a wrong) value for them.
 type quorumOptions struct {
-	managers  int
-	p         float64
-	mtbf      string
-	mttr      string
-	table     bool
-	target    float64
-	zones     string
-	zoneP     float64
-	zoneCount int
-	zoneLabel string
-	format    string
+	managers    int
+	managersSet bool
+	p           float64
+	pSet        bool
+	mtbf        string
+	mttr        string
+	table       bool
+	target      float64
+	targetSet   bool
+	zones       string
+	zonesSet    bool
+	zoneP       float64
+	zonePSet    bool
+	zoneCount   int
+	zoneLabel   string
+	format      string
 }
 
 func newQuorumCommand() *cobra.Command {
@@ -63,17 +63,9 @@ already lost quorum.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
-			o := quorum.Options{
-				Managers: opts.managers, ManagersSet: f.Changed("managers"),
-				P: opts.p, PSet: f.Changed("p"),
-				MTBF: opts.mtbf, MTTR: opts.mttr,
-				Table:  opts.table,
-				Target: opts.target, TargetSet: f.Changed("target"),
-				Zones: opts.zones, ZonesSet: f.Changed("zones"), ZoneP: opts.zoneP, ZonePSet: f.Changed("zone-p"),
-				ZoneCount: opts.zoneCount, ZoneLabel: opts.zoneLabel,
-				Format: opts.format,
-			}
-			return quorum.Run(cmd.Context(), cmd.OutOrStdout(), o, connectNodeLister)
+			opts.managersSet, opts.pSet, opts.targetSet = f.Changed("managers"), f.Changed("p"), f.Changed("target")
+			opts.zonesSet, opts.zonePSet = f.Changed("zones"), f.Changed("zone-p")
+			return runQuorum(cmd.Context(), cmd.OutOrStdout(), opts)
 		},
 	}
 	f := cmd.Flags()
@@ -87,15 +79,6 @@ already lost quorum.`,
 	f.Float64Var(&opts.zoneP, "zone-p", 0, "probability that a whole zone is down (0 to 1)")
 	f.IntVar(&opts.zoneCount, "zone-count", 0, "spread the managers at best over this many zones")
 	f.StringVar(&opts.zoneLabel, "zone-label", "zone", "node label that names a live manager's zone")
-	f.StringVar(&opts.format, "format", "table", "output format: table or json")
+	f.StringVar(&opts.format, "format", quorumFormatTable, "output format: table or json")
 	return cmd
-}
-
-// connectNodeLister connects to the engine the environment names.
-func connectNodeLister(ctx context.Context) (quorum.NodeLister, error) {
-	c, err := connectEngine(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
 }

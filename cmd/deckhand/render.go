@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
+
 	"github.com/spf13/cobra"
 
-	"github.com/deckhand/deckhand/stack"
+	"github.com/deckhand/deckhand/stack/compose"
 )
 
 type renderOptions struct {
-	load   stack.Options
+	load   compose.Options
 	format string
 }
 
@@ -37,11 +41,42 @@ the swarm way to say them. render never contacts an engine.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.load.Name = args[0]
 			o.load.Stdin = cmd.InOrStdin()
-			o.load.Environ = stack.ProcessEnviron()
-			return stack.RunRender(cmd.Context(), o.load, o.format, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			o.load.Environ = processEnviron()
+			return runRender(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	stack.AddLoadFlags(cmd.Flags(), &o.load)
+	addLoadFlags(cmd.Flags(), &o.load)
 	cmd.Flags().StringVar(&o.format, "format", "yaml", "output format: yaml or json")
 	return cmd
+}
+
+// runRender loads the stack and writes it to out as YAML or JSON; warnings
+// go to errw, one line each.
+func runRender(ctx context.Context, o renderOptions, out, errw io.Writer) error {
+	if o.format != "yaml" && o.format != "json" {
+		return fmt.Errorf("unknown --format %q: use yaml or json", o.format)
+	}
+	st, err := compose.Load(ctx, o.load)
+	if err != nil {
+		return err
+	}
+	printWarnings(errw, st)
+	var doc []byte
+	if o.format == "json" {
+		doc, err = st.JSON()
+	} else {
+		doc, err = st.YAML()
+	}
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(doc)
+	return err
+}
+
+// printWarnings writes a loaded stack's warnings, one line each.
+func printWarnings(w io.Writer, st *compose.Stack) {
+	for _, warn := range st.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 }

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/deckhand/deckhand/stack"
+	"github.com/deckhand/deckhand/stack/compose"
 )
 
 // TestRenderGolden runs every case under testdata/render through the CLI.
@@ -36,8 +36,8 @@ func TestRenderRoundTrip(t *testing.T) {
 
 func renderFile(t *testing.T, dir, file string) []byte {
 	t.Helper()
-	st, err := stack.Load(t.Context(), stack.Options{
-		Name: "app", Files: []string{file}, WorkingDir: dir, Environ: stack.ProcessEnviron(),
+	st, err := compose.Load(t.Context(), compose.Options{
+		Name: "app", Files: []string{file}, WorkingDir: dir, Environ: processEnviron(),
 		EnvFiles: []string{filepath.Join(dir, ".env")},
 	})
 	if err != nil {

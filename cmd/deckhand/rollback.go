@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/deckhand/deckhand/stack"
+	"github.com/deckhand/deckhand/stack/compose"
+	"github.com/deckhand/deckhand/stack/deploy"
 )
 
 type rollbackOptions struct {
-	opts   stack.RollbackOptions
+	opts   deploy.RollbackOptions
 	detach bool
 	format string
 }
@@ -33,7 +37,7 @@ compose file (web) or their swarm name (my-cool-app_web).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.opts.Services = args[1:]
 			o.opts.Wait = !o.detach
-			return stack.RunRollback(cmd.Context(), args[0], o.opts, o.format, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runRollback(cmd.Context(), args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -41,4 +45,26 @@ compose file (web) or their swarm name (my-cool-app_web).`,
 	fs.DurationVar(&o.opts.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
 	fs.StringVar(&o.format, "format", "text", "output format: text or json")
 	return cmd
+}
+
+// runRollback rolls services of a stack back to their previous spec.
+func runRollback(ctx context.Context, namespace string, o rollbackOptions, out, errw io.Writer) error {
+	if err := checkFormat(o.format); err != nil {
+		return err
+	}
+	if err := compose.ValidateName(namespace); err != nil {
+		return err
+	}
+	c, err := connectEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	progress := out
+	if o.format == "json" {
+		progress = errw
+	}
+	o.opts.Out, o.opts.Progress, o.opts.Logger = progress, newWaitDisplay(progress), slog.Default()
+	res, err := deploy.Rollback(ctx, c, namespace, o.opts)
+	return writeResult(out, o.format, res, err)
 }

@@ -1,13 +1,9 @@
 package main
 
-import (
-	"github.com/spf13/cobra"
-
-	"github.com/deckhand/deckhand/nginx"
-)
+import "github.com/spf13/cobra"
 
 func newWatchCommand() *cobra.Command {
-	var o nginx.Options
+	var o nginxOptions
 	cmd := &cobra.Command{
 		Use:   "watch --out FILE [OPTIONS] [STACK...]",
 		Short: "Keep the nginx config in step with the swarm",
@@ -31,10 +27,10 @@ was applied and the engine is reachable, 503 otherwise) and Prometheus text on
   # Only edge nodes, by host name, nginx listening on 8080
   deckhand watch --out /etc/nginx/conf.d/deckhand.conf --node-label role=edge --node-addr hostname --http-port 8080`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Stacks = args
-			return nginx.RunWatch(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			o.stacks = args
+			return runWatch(cmd.Context(), o, cmd.ErrOrStderr())
 		},
 	}
-	nginx.AddFlags(cmd.Flags(), &o, true, true)
+	addNginxFlags(cmd.Flags(), &o, true, true)
 	return cmd
 }

@@ -16,13 +16,7 @@ gover=$(go env GOVERSION)
 runtime_tag=${RUNTIME_TAG:-deckhand-example/busybox:local}
 go_tag=${GO_TAG:-deckhand-example/go:${gover#go}-local}
 
-if [ ! -x "$busybox" ]; then
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		say "installing busybox-static (for $busybox)"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >&2 || die "apt-get install busybox-static failed; run apt-get update and retry"
-	fi
-	[ -x "$busybox" ] || die "$busybox is missing; install a static busybox (apt-get install busybox-static) or set BUSYBOX"
-fi
+[ -x "$busybox" ] || die "$busybox is missing; run hack/testenv.sh up (it installs busybox-static) or set BUSYBOX to a static busybox"
 case "$(file -b "$busybox" 2>/dev/null || echo static)" in
 *dynamic*) die "$busybox is dynamically linked; install busybox-static" ;;
 esac

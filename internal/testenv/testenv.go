@@ -24,8 +24,6 @@ import (
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
-
-	"github.com/deckhand/deckhand/internal/engine"
 )
 
 // DefaultDir is where hack/testenv.sh keeps its state and env.json;
@@ -106,11 +104,14 @@ func Engine(t testing.TB) *client.Client {
 	UnitOnly(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := engine.Connect(ctx)
+	c, err := client.New(client.FromEnv)
 	if err != nil {
-		Unavailable(t, "%v; %s", err, hint)
+		Unavailable(t, "configure a docker client from the environment: %v; %s", err, hint)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		Unavailable(t, "cannot reach the docker engine at %s: %v; %s", c.DaemonHost(), err, hint)
+	}
 	info, err := c.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		Unavailable(t, "docker info at %s: %v; %s", c.DaemonHost(), err, hint)

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/distribution/reference"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
+)
+
+// registryAuth hands out encoded registry credentials for images from a
+// docker config file (and the credential helpers it names), once per
+// registry. The encoded values are secrets: never print or log them.
+type registryAuth struct {
+	cfg   *configfile.ConfigFile
+	mu    sync.Mutex
+	cache map[string]string
+}
+
+// loadRegistryAuth reads the docker config in dir ("" means DOCKER_CONFIG or ~/.docker).
+func loadRegistryAuth(dir string) (*registryAuth, error) {
+	if dir == "" {
+		// config.Dir caches DOCKER_CONFIG for the life of the process; read
+		// it each time so that in-process runs see the current value.
+		dir = os.Getenv(config.EnvOverrideConfigDir)
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read docker config in %q: %w; fix the file or point DOCKER_CONFIG at a valid one", dir, err)
+	}
+	return &registryAuth{cfg: cfg, cache: map[string]string{}}, nil
+}
+
+// Encode returns the X-Registry-Auth value for image's registry ("" when
+// the config has no credentials for it).
+func (r *registryAuth) Encode(image string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w", image, err)
+	}
+	domain := reference.Domain(named)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := r.cache[domain]; ok {
+		return v, nil
+	}
+	v, err := command.RetrieveAuthTokenFromImage(r.cfg, image)
+	if err != nil {
+		return "", fmt.Errorf("read credentials for registry %q: %w; run docker login %s", domain, err, domain)
+	}
+	r.cache[domain] = v
+	return v, nil
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/pflag"
+
+	"github.com/deckhand/deckhand/internal/exit"
+	"github.com/deckhand/deckhand/stack/compose"
+	"github.com/deckhand/deckhand/stack/deploy"
+	"github.com/deckhand/deckhand/stack/plan"
+)
+
+// stackFlags are the flags plan and deploy share besides the load flags.
+type stackFlags struct {
+	deploy       deploy.Options
+	resolve      string // --resolve-image, checked into deploy.ResolveImage
+	format       string // text or json
+	dockerConfig string // docker config dir for registry credentials; "" = default
+}
+
+// addPlanFlags binds the flags plan and deploy share.
+func addPlanFlags(fs *pflag.FlagSet, f *stackFlags) {
+	fs.BoolVar(&f.deploy.Prune, "prune", false, "remove services no longer in the file and unused config/secret versions")
+	fs.StringVar(&f.resolve, "resolve-image", string(plan.ResolveAlways), `query the registry for image digests: "always", "changed" or "never"`)
+	fs.IntVar(&f.deploy.KeepVersions, "keep-versions", 2, "with --prune, unused versions of each hash-named config/secret to keep")
+	fs.IntVar(&f.deploy.Parallel, "parallel", 8, "concurrent engine writes and registry lookups")
+}
+
+// checkFormat accepts the output formats of plan, deploy and rollback.
+func checkFormat(f string) error {
+	if f != "text" && f != "json" {
+		return fmt.Errorf("unknown --format %q: use text or json", f)
+	}
+	return nil
+}
+
+// connectForDeploy is the edge shared by plan and deploy: it checks the
+// flags, reads the registry credentials, connects to the engine and returns
+// the source that loads the stack (run by deploy.PrepareFrom while the
+// engine is being read). When the engine cannot be reached, problems in the
+// files are reported first.
+func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, errw io.Writer) (deploy.Source, *client.Client, error) {
+	if err := checkFormat(f.format); err != nil {
+		return nil, nil, err
+	}
+	mode, err := plan.ParseResolveMode(f.resolve)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unknown --resolve-image %q: use always, changed or never", f.resolve)
+	}
+	f.deploy.ResolveImage = mode
+	if err := compose.ValidateName(lo.Name); err != nil {
+		return nil, nil, err
+	}
+	auth, err := loadRegistryAuth(f.dockerConfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	f.deploy.Auth = auth.Encode
+	if f.deploy.Logger == nil {
+		f.deploy.Logger = slog.Default()
+	}
+	f.deploy.PrefetchImages = compose.LiteralImages(lo)
+	source := func() (*compose.Stack, error) {
+		st, err := compose.Load(ctx, lo)
+		if err != nil {
+			return nil, err
+		}
+		printWarnings(errw, st)
+		return st, nil
+	}
+	c, err := connectEngine(ctx)
+	if err != nil {
+		if _, lerr := source(); lerr != nil {
+			return nil, nil, lerr
+		}
+		return nil, nil, err
+	}
+	return source, c, nil
+}
+
+// writeResult prints a deploy's or rollback's result: JSON on out, or one
+// summary line when it succeeded. The error carries the exit code: 3 when
+// services did not converge, 1 for any other failure.
+func writeResult(out io.Writer, format string, res *deploy.Result, err error) error {
+	if format == "json" {
+		if jerr := writeJSON(out, res); jerr != nil && err == nil {
+			err = jerr
+		}
+	} else if err == nil {
+		fmt.Fprintf(out, "Stack %s: %s (%s)\n", res.Stack, res.Outcome, summarize(res))
+	}
+	var nc *deploy.NotConvergedError
+	if errors.As(err, &nc) {
+		return exit.With(exit.NotConverge, err)
+	}
+	return err
+}
+
+// summarize counts a result's services by action, e.g. "1 created, 2 unchanged".
+func summarize(res *deploy.Result) string {
+	counts := map[plan.Action]int{}
+	for _, s := range res.Services {
+		counts[s.Action]++
+	}
+	var parts []string
+	for _, a := range []struct {
+		action plan.Action
+		word   string
+	}{{plan.ActionCreate, "created"}, {plan.ActionUpdate, "updated"}, {plan.ActionRemove, "removed"}, {plan.ActionRollback, "rolled back"}, {deploy.ActionUnchanged, "unchanged"}} {
+		if n := counts[a.action]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, a.word))
+		}
+	}
+	if len(parts) == 0 {
+		return "no services"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeJSON writes v as indented JSON with a trailing newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,8 @@
+// Package nginx renders deckhand's routing model into an nginx configuration,
+// applies it safely (test, swap, reload, restore on failure) and keeps it in
+// step with the swarm (Watch).
+//
+// It never connects to an engine: Watch reads the swarm through a Source
+// (discovery.EngineSource over the client the caller made), and its errors
+// name what is wrong, never a command's flags.
+package nginx

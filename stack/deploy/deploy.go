@@ -1,0 +1,180 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deckhand/deckhand/stack/compose"
+	"github.com/deckhand/deckhand/stack/plan"
+)
+
+// Deploy prepares, applies and (with Wait) waits for a loaded stack. With
+// Atomic, any failure undoes every write of this run. A failure to converge
+// is a *NotConvergedError.
+func Deploy(ctx context.Context, api API, st *compose.Stack, o Options) (*Result, error) {
+	return DeployFrom(ctx, api, st.Name, func() (*compose.Stack, error) { return st, nil }, o)
+}
+
+// DeployFrom is Deploy for a stack that is still to be loaded (see PrepareFrom).
+func DeployFrom(ctx context.Context, api API, namespace string, source Source, o Options) (*Result, error) {
+	o.defaults()
+	log := o.Logger.With("component", "deploy", "stack", namespace)
+	res := &Result{Stack: namespace, Changes: []plan.Change{}, Services: []ServiceResult{}}
+	prep, err := PrepareFrom(ctx, api, namespace, source, o)
+	if err != nil {
+		res.Outcome, res.Error = OutcomeFailed, err.Error()
+		return res, err
+	}
+	pl := prep.Plan
+	res.Changes = pl.Changes
+	for _, name := range pl.Unchanged {
+		res.Services = append(res.Services, ServiceResult{Service: name, Action: ActionUnchanged, Outcome: OutcomeUnchanged,
+			Image: prep.Desired.Services[name].TaskTemplate.ContainerSpec.Image})
+	}
+	if !pl.HasChanges() {
+		res.Outcome = OutcomeNoChanges
+		sortResults(res)
+		return res, nil
+	}
+	authFor := func(image string) string {
+		if !o.WithRegistryAuth || o.Auth == nil {
+			return ""
+		}
+		v, err := o.Auth(image)
+		if err != nil {
+			log.Warn("no registry credentials", "image", image, "error", err)
+			return ""
+		}
+		return v
+	}
+	ao := ApplyOptions{Parallel: o.Parallel, Auth: authFor, Out: o.Out, Logger: o.Logger}
+	writes := &plan.Plan{Stack: pl.Stack, Changes: withoutObjectRemovals(pl.Changes)}
+	applied, applyErr := Apply(ctx, api, writes, ao)
+	images := map[string]string{}
+	for _, c := range pl.Changes {
+		if c.Service != nil {
+			images[c.Name] = c.Service.TaskTemplate.ContainerSpec.Image
+		}
+	}
+	if applyErr != nil {
+		res.Outcome, res.Error = OutcomeFailed, applyErr.Error()
+		res.Services = append(res.Services, appliedResults(applied, images, nil)...)
+		msg := "the stack is partly applied; fix the problem and deploy again, or use --atomic"
+		if o.Atomic {
+			res.Undone, msg = undo(api, applied, ao)
+		}
+		sortResults(res)
+		return res, fmt.Errorf("deploy stack %q: %w; %s", namespace, applyErr, msg)
+	}
+	ids := applied.ServiceIDs()
+	var outcomes []ServiceOutcome
+	if o.Wait && len(ids) > 0 {
+		wctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		outcomes = Wait(wctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, Logger: o.Logger})
+		cancel()
+	}
+	res.Services = append(res.Services, appliedResults(applied, images, outcomes)...)
+	var failed []string
+	for _, oc := range outcomes {
+		if !oc.Converged() {
+			msg := string(oc.Outcome)
+			if oc.Message != "" {
+				msg += ": " + oc.Message
+			}
+			failed = append(failed, fmt.Sprintf("service %s %s", oc.Name, msg))
+		}
+	}
+	if len(failed) > 0 {
+		res.Outcome = OutcomeNotConverged
+		msg := "check the task errors with docker service ps --no-trunc"
+		if o.Atomic {
+			res.Undone, msg = undo(api, applied, ao)
+		}
+		err := fmt.Errorf("stack %q did not converge:\n  %s\n%s", namespace, strings.Join(failed, "\n  "), msg)
+		res.Error = err.Error()
+		sortResults(res)
+		return res, &NotConvergedError{Err: err}
+	}
+	// Old config/secret versions can only go once no service uses them.
+	for _, c := range pl.Changes {
+		if c.Action != plan.ActionRemove || c.Kind == plan.KindService {
+			continue
+		}
+		if _, err := applyChange(ctx, api, c, ao); err != nil {
+			res.Warnings = append(res.Warnings, err.Error())
+			log.Warn("prune failed", "kind", c.Kind, "name", c.Name, "error", err)
+			continue
+		}
+		fmt.Fprintf(o.Out, "Removing %s %s\n", c.Kind, c.Name)
+	}
+	res.Outcome = OutcomeConverged
+	if !o.Wait {
+		res.Outcome = OutcomeApplied
+	}
+	sortResults(res)
+	return res, nil
+}
+
+func withoutObjectRemovals(changes []plan.Change) []plan.Change {
+	var out []plan.Change
+	for _, c := range changes {
+		if c.Action == plan.ActionRemove && c.Kind != plan.KindService {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func undo(api WriteAPI, applied *Applied, ao ApplyOptions) ([]string, string) {
+	fmt.Fprintln(ao.Out, "atomic: undoing this run's changes")
+	errs := Undo(api, applied, ao)
+	var done []string
+	for n := range applied.Updated {
+		done = append(done, "restored service "+n)
+	}
+	for n := range applied.Created {
+		done = append(done, "removed service "+n)
+	}
+	slices.Sort(done)
+	if len(errs) > 0 {
+		return done, "atomic undo incomplete: " + strings.Join(errs, "; ")
+	}
+	return done, fmt.Sprintf("atomic: restored %d updated and removed %d created service(s), %d network(s), %d config(s), %d secret(s)",
+		len(applied.Updated), len(applied.Created), len(applied.Networks), len(applied.Configs), len(applied.Secrets))
+}
+
+func appliedResults(a *Applied, images map[string]string, outcomes []ServiceOutcome) []ServiceResult {
+	byName := map[string]ServiceOutcome{}
+	for _, o := range outcomes {
+		byName[o.Name] = o
+	}
+	var out []ServiceResult
+	add := func(name string, action plan.Action) {
+		r := ServiceResult{Service: name, Action: action, Image: images[name], Outcome: OutcomeDetached}
+		if oc, ok := byName[name]; ok {
+			r.Outcome, r.Message, r.Duration = oc.Outcome, oc.Message, oc.Duration.Round(time.Millisecond).Seconds()
+		}
+		out = append(out, r)
+	}
+	for n := range a.Created {
+		add(n, plan.ActionCreate)
+	}
+	for n := range a.Updated {
+		add(n, plan.ActionUpdate)
+	}
+	for _, r := range a.Removed {
+		if name, ok := strings.CutPrefix(r, string(plan.KindService)+" "); ok {
+			out = append(out, ServiceResult{Service: name, Action: plan.ActionRemove, Outcome: OutcomeRemoved})
+		}
+	}
+	return out
+}
+
+func sortResults(r *Result) {
+	slices.SortFunc(r.Services, func(a, b ServiceResult) int { return strings.Compare(a.Service, b.Service) })
+	slices.Sort(r.Warnings)
+}

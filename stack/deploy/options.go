@@ -1,0 +1,53 @@
+package deploy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/deckhand/deckhand/stack/plan"
+)
+
+// Options are the knobs of plan and deploy.
+type Options struct {
+	Prune            bool
+	WithRegistryAuth bool             // send registry credentials to the swarm with each service
+	ResolveImage     plan.ResolveMode // always, changed or never
+	Parallel         int              // concurrent engine writes and registry lookups
+	KeepVersions     int              // with Prune, unused config/secret versions kept per key
+	Wait             bool             // wait until the changed services converge
+	Timeout          time.Duration    // how long to wait
+	Atomic           bool             // undo every write of this run on any failure
+	// Auth returns encoded registry credentials for an image; used to resolve
+	// digests and, with WithRegistryAuth, sent with service writes.
+	Auth func(image string) (string, error)
+	// PrefetchImages are images the stack probably uses (read from the raw
+	// files); with ResolveImage always they are looked up while it loads.
+	PrefetchImages []string
+	// QuorumCheck checks that the swarm has a leader; nil uses the node list.
+	QuorumCheck  func(ctx context.Context) error
+	Out          io.Writer    // human progress, one line per event
+	Progress     Progress     // the wait's progress; nil shows none
+	Logger       *slog.Logger // structured logs
+	WaitInterval time.Duration
+	Settle       time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.ResolveImage == "" {
+		o.ResolveImage = plan.ResolveAlways
+	}
+	if o.Parallel < 1 {
+		o.Parallel = 8
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
+	}
+}

@@ -1,0 +1,60 @@
+package deploy
+
+import "github.com/deckhand/deckhand/stack/plan"
+
+// Outcome is how a deploy or a rollback ended, or how the wait for one of
+// its services did.
+type Outcome string
+
+// Outcomes of a whole deploy or rollback.
+const (
+	OutcomeConverged    Outcome = "converged"
+	OutcomeNoChanges    Outcome = "no changes"
+	OutcomeApplied      Outcome = "applied" // written, not waited for
+	OutcomeFailed       Outcome = "failed"
+	OutcomeNotConverged Outcome = "not converged"
+)
+
+// Outcomes of one service.
+const (
+	OutcomeRolledBack Outcome = "rolled back"
+	OutcomePaused     Outcome = "paused"
+	OutcomeTimedOut   Outcome = "timed out"
+	OutcomeCanceled   Outcome = "canceled"
+	OutcomeDetached   Outcome = "not waited"
+	OutcomeUnchanged  Outcome = "unchanged"
+	OutcomeRemoved    Outcome = "removed"
+)
+
+// ActionUnchanged is the action of a service result whose spec already matched.
+const ActionUnchanged plan.Action = "unchanged"
+
+// ServiceResult is what a deploy did to one service.
+type ServiceResult struct {
+	Service  string      `json:"service"`
+	Action   plan.Action `json:"action"` // create, update, remove, rollback, unchanged
+	Image    string      `json:"image,omitempty"`
+	Outcome  Outcome     `json:"outcome"`
+	Message  string      `json:"message,omitempty"`
+	Duration float64     `json:"duration_seconds"`
+}
+
+// Result is the machine-readable outcome of a deploy or a rollback.
+type Result struct {
+	Stack    string          `json:"stack"`
+	Outcome  Outcome         `json:"outcome"` // converged, failed, not converged, no changes, applied
+	Changes  []plan.Change   `json:"changes"`
+	Services []ServiceResult `json:"services"`
+	Undone   []string        `json:"atomic_undo,omitempty"`
+	Warnings []string        `json:"warnings,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}
+
+// NotConvergedError is the error of a deploy or rollback that wrote what it
+// had to but whose services did not all converge (rolled back, paused,
+// failed or timed out). Every other error means it failed before or while
+// writing.
+type NotConvergedError struct{ Err error }
+
+func (e *NotConvergedError) Error() string { return e.Err.Error() }
+func (e *NotConvergedError) Unwrap() error { return e.Err }

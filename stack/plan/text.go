@@ -1,0 +1,41 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+)
+
+// WriteText prints the plan for people: one line per object written, the
+// changed fields of each service update under it, env values redacted.
+func (p *Plan) WriteText(w io.Writer) error {
+	var create, update, remove int
+	for _, c := range p.Changes {
+		switch c.Action {
+		case ActionCreate:
+			create++
+		case ActionUpdate:
+			update++
+		case ActionRemove:
+			remove++
+		}
+	}
+	if _, err := fmt.Fprintf(w, "Stack %s: %d to create, %d to update, %d to remove, %d service(s) unchanged\n",
+		p.Stack, create, update, remove, len(p.Unchanged)); err != nil {
+		return err
+	}
+	signs := map[Action]string{ActionCreate: "+", ActionUpdate: "~", ActionRemove: "-"}
+	for _, c := range p.Changes {
+		fmt.Fprintf(w, "  %s %s %s\n", signs[c.Action], c.Kind, c.Name)
+		for _, d := range c.Diff {
+			fmt.Fprintf(w, "      %s: %s -> %s\n", d.Field, orNone(d.Old), orNone(d.New))
+		}
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
