@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"sync"
 
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/command"
-	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
 )
 
@@ -20,18 +18,9 @@ type registryAuth struct {
 	cache map[string]string
 }
 
-// loadRegistryAuth reads the docker config in dir ("" means DOCKER_CONFIG or ~/.docker).
-func loadRegistryAuth(dir string) (*registryAuth, error) {
-	if dir == "" {
-		// config.Dir caches DOCKER_CONFIG for the life of the process; read
-		// it each time so that in-process runs see the current value.
-		dir = os.Getenv(config.EnvOverrideConfigDir)
-	}
-	cfg, err := config.Load(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read docker config in %q: %w; fix the file or point DOCKER_CONFIG at a valid one", dir, err)
-	}
-	return &registryAuth{cfg: cfg, cache: map[string]string{}}, nil
+// newRegistryAuth hands out the credentials of a docker config.
+func newRegistryAuth(cfg *configfile.ConfigFile) *registryAuth {
+	return &registryAuth{cfg: cfg, cache: map[string]string{}}
 }
 
 // Encode returns the X-Registry-Auth value for image's registry ("" when

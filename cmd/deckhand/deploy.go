@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -18,8 +19,8 @@ type deployOptions struct {
 	wait   bool
 }
 
-func newDeployCommand() *cobra.Command {
-	var o deployOptions
+func newDeployCommand(t *target) *cobra.Command {
+	o := deployOptions{stack: stackFlags{target: t}}
 	cmd := &cobra.Command{
 		Use:   "deploy [OPTIONS] STACK",
 		Short: "Deploy a stack and wait until it converges",
@@ -75,8 +76,9 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 	if o.stack.format == "json" {
 		progress = errw
 	}
+	fmt.Fprintf(progress, "deploying stack %s to %s\n", o.load.Name, c)
 	o.stack.deploy.Out = progress
 	o.stack.deploy.Progress = newWaitDisplay(progress)
 	res, err := deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy)
-	return writeResult(out, o.stack.format, res, err)
+	return writeResult(out, o.stack.format, c, res, err)
 }

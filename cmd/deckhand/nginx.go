@@ -2,7 +2,7 @@ package main
 
 import "github.com/spf13/cobra"
 
-func newNginxCommand() *cobra.Command {
+func newNginxCommand(t *target) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "nginx",
 		Short: "Render or apply the nginx config that routes to the swarm's services",
@@ -20,12 +20,12 @@ no live server answers 503; its upstream is left out so nginx accepts the file.`
   deckhand nginx apply --out /etc/nginx/conf.d/deckhand.conf`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newNginxRenderCommand(), newNginxApplyCommand())
+	cmd.AddCommand(newNginxRenderCommand(t), newNginxApplyCommand(t))
 	return cmd
 }
 
-func newNginxRenderCommand() *cobra.Command {
-	var o nginxOptions
+func newNginxRenderCommand(t *target) *cobra.Command {
+	o := nginxOptions{target: t}
 	cmd := &cobra.Command{
 		Use:   "render [OPTIONS] [STACK...]",
 		Short: "Print the nginx config for the current swarm state",
@@ -60,8 +60,8 @@ prints. Functions: quote (an nginx double-quoted string), join, lower, upper.`,
 	return cmd
 }
 
-func newNginxApplyCommand() *cobra.Command {
-	var o nginxOptions
+func newNginxApplyCommand(t *target) *cobra.Command {
+	o := nginxOptions{target: t}
 	cmd := &cobra.Command{
 		Use:   "apply --out FILE [OPTIONS] [STACK...]",
 		Short: "Render, test, swap and reload the nginx config once",

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/moby/moby/client"
 	"github.com/spf13/pflag"
 
 	"github.com/deckhand/deckhand/discovery"
@@ -23,6 +22,7 @@ const (
 
 // nginxOptions are the flags of `deckhand nginx render|apply` and `deckhand watch`.
 type nginxOptions struct {
+	target        *target // the engine to read
 	stacks        []string
 	nodeLabels    []string
 	nodeAddr      string
@@ -142,12 +142,12 @@ func (o nginxOptions) prepare() (discovery.Options, *nginx.Template, error) {
 
 // connect is prepare, then the connection to the engine; the caller
 // closes the client.
-func (o nginxOptions) connect(ctx context.Context) (*client.Client, discovery.Options, *nginx.Template, error) {
+func (o nginxOptions) connect(ctx context.Context) (*engineConn, discovery.Options, *nginx.Template, error) {
 	dopts, tmpl, err := o.prepare()
 	if err != nil {
 		return nil, discovery.Options{}, nil, err
 	}
-	c, err := connectEngine(ctx)
+	c, err := o.target.connect(ctx)
 	if err != nil {
 		return nil, discovery.Options{}, nil, err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+	"github.com/spf13/pflag"
 
 	"github.com/deckhand/deckhand/discovery"
 	"github.com/deckhand/deckhand/nginx"
@@ -160,7 +161,7 @@ func TestWatchWaitsForTheEngine(t *testing.T) {
 	logs, logw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- runWatch(ctx, nginxOptions{httpPort: 80, out: filepath.Join(t.TempDir(), "site.conf")}, logw)
+		done <- runWatch(ctx, nginxOptions{target: newTarget(pflag.NewFlagSet("test", pflag.ContinueOnError)), httpPort: 80, out: filepath.Join(t.TempDir(), "site.conf")}, logw)
 	}()
 	timeout := time.AfterFunc(30*time.Second, func() { logs.CloseWithError(errors.New("no retry logged in 30s")) })
 	defer timeout.Stop()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -9,6 +10,7 @@ import (
 	"github.com/deckhand/deckhand/internal/exit"
 	"github.com/deckhand/deckhand/stack/compose"
 	"github.com/deckhand/deckhand/stack/deploy"
+	"github.com/deckhand/deckhand/stack/plan"
 )
 
 type planOptions struct {
@@ -17,8 +19,8 @@ type planOptions struct {
 	detailedExitCode bool // exit 2 when the plan has changes
 }
 
-func newPlanCommand() *cobra.Command {
-	var o planOptions
+func newPlanCommand(t *target) *cobra.Command {
+	o := planOptions{stack: stackFlags{target: t}}
 	cmd := &cobra.Command{
 		Use:   "plan [OPTIONS] STACK",
 		Short: "Show what a deploy would change, without writing",
@@ -60,12 +62,19 @@ func runPlan(ctx context.Context, o planOptions, out, errw io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	fmt.Fprintf(errw, "planning stack %s against %s\n", o.load.Name, c)
 	prep, err := deploy.PrepareFrom(ctx, c, o.load.Name, source, o.stack.deploy)
 	if err != nil {
 		return err
 	}
+	if prep.Managers == 1 {
+		fmt.Fprintf(errw, "note: %s\n", oneManagerNote)
+	}
 	if o.stack.format == "json" {
-		err = writeJSON(out, prep.Plan)
+		err = writeJSON(out, struct {
+			*plan.Plan
+			Target engineJSON `json:"target"`
+		}{prep.Plan, c.JSON()})
 	} else {
 		err = prep.Plan.WriteText(out)
 	}

@@ -100,6 +100,9 @@ func TestDockerCLIPlugin(t *testing.T) {
 	configDir, plugin := installPlugin(t)
 	t.Run("metadata", func(t *testing.T) { checkMetadata(t, plugin) })
 	clients := dockerClients(t)
+	if out, errOut, code := runDocker(t, clients[0], configDir, "context", "create", "dead", "--docker", "host=unix:///nonexistent/dead-context.sock"); code != 0 {
+		t.Fatalf("docker context create: exit %d\n%s%s", code, out, errOut)
+	}
 	for _, docker := range clients {
 		t.Run(strings.ReplaceAll(strings.TrimPrefix(docker, "/"), "/", "_"), func(t *testing.T) {
 			out, errOut, code := runDocker(t, docker, configDir, "--help")
@@ -122,6 +125,21 @@ func TestDockerCLIPlugin(t *testing.T) {
 			out, _, code = runDocker(t, docker, configDir, "deckhand", "render", "--help")
 			if code != 0 || !strings.Contains(out, "docker deckhand render") {
 				t.Errorf("docker deckhand render --help (exit %d) does not show the plugin's usage line:\n%s", code, out)
+			}
+
+			// docker's global flags choose the engine for the plugin as for docker itself.
+			for _, tc := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"--context", "dead", "deckhand", "quorum"}, "context dead (unix:///nonexistent/dead-context.sock)"},
+				{[]string{"-c", "dead", "deckhand", "quorum"}, "context dead (unix:///nonexistent/dead-context.sock)"},
+				{[]string{"-H", "unix:///nonexistent/host-flag.sock", "deckhand", "quorum"}, "context default (unix:///nonexistent/host-flag.sock)"},
+			} {
+				_, errOut, code = runDocker(t, docker, configDir, tc.args...)
+				if code != 1 || !strings.Contains(errOut, "cannot reach the docker engine at "+tc.want) {
+					t.Errorf("docker %s = exit %d, stderr %q; want exit 1 naming %s", strings.Join(tc.args, " "), code, errOut, tc.want)
+				}
 			}
 
 			_, errOut, code = runDocker(t, docker, configDir, "deckhand", "no-such-command")

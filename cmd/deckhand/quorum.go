@@ -5,6 +5,7 @@ import "github.com/spf13/cobra"
 // quorumOptions are the flags of `deckhand quorum`; the …Set fields say
 // which were given, since 0 is a meaningful (or a wrong) value for them.
 type quorumOptions struct {
+	engine      *target // the swarm to read when no offline figures are given
 	managers    int
 	managersSet bool
 	p           float64
@@ -23,8 +24,8 @@ type quorumOptions struct {
 	format      string
 }
 
-func newQuorumCommand() *cobra.Command {
-	var opts quorumOptions
+func newQuorumCommand(t *target) *cobra.Command {
+	opts := quorumOptions{engine: t}
 	cmd := &cobra.Command{
 		Use:   "quorum [flags]",
 		Short: "Show how many manager failures a swarm tolerates and how likely it is to lose quorum",

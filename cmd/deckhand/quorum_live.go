@@ -36,6 +36,7 @@ type liveJSON struct {
 	ZoneP        *float64          `json:"zone_p,omitempty"`
 	ZoneLoss     *probJSON         `json:"loss_with_zones,omitempty"`
 	Warnings     []string          `json:"warnings"`
+	Notes        []string          `json:"notes,omitempty"`
 }
 
 // liveReport is what live mode shows, computed before it is written.
@@ -52,7 +53,12 @@ type liveReport struct {
 	zoneLoss   quorum.Prob
 	zoneLossOK bool
 	warnings   []string
+	notes      []string // what the state means, where it is a choice, not a problem
 }
+
+// oneManagerNote says what a one-manager swarm means: a normal choice for a
+// small team, with its one trade-off.
+const oneManagerNote = "one manager: the swarm runs and can be changed while it is up; while it is down, services keep running but nothing can be changed; three managers tolerate one failure"
 
 // runQuorumLive checks the swarm nodes reads and writes its status. A lost
 // quorum is written too, and then fails the command (exit 1) with the
@@ -67,7 +73,10 @@ func runQuorumLive(ctx context.Context, w io.Writer, o quorumOptions, p float64,
 		if pGiven {
 			r.loss = st.Loss(p)
 		}
-		if st.FailuresLeft == 0 {
+		switch {
+		case len(st.Managers) == 1:
+			r.notes = append(r.notes, oneManagerNote)
+		case st.FailuresLeft == 0:
 			r.warnings = append(r.warnings, fmt.Sprintf("no manager can fail without losing quorum (%d of %d up, quorum %d): add managers or bring the down ones back", st.Up, len(st.Managers), st.Quorum))
 		}
 		if o.zoneLabel != "" {
@@ -131,7 +140,7 @@ func (r liveReport) json() liveJSON {
 	out := liveJSON{
 		HasQuorum: r.st.HasQuorum, Message: r.st.Message, Managers: []liveManagerJSON{},
 		Quorum: r.st.Quorum, Tolerance: r.st.Tolerance, Up: r.st.Up, Down: r.st.Down,
-		FailuresLeft: r.st.FailuresLeft, Warnings: append([]string{}, r.warnings...),
+		FailuresLeft: r.st.FailuresLeft, Warnings: append([]string{}, r.warnings...), Notes: r.notes,
 	}
 	for _, m := range r.st.Managers {
 		out.Managers = append(out.Managers, liveManagerJSON{ID: m.ID, Hostname: m.Hostname, Addr: m.Addr, State: m.State, Zone: r.zoneOf(m)})
@@ -195,6 +204,11 @@ func (r liveReport) write(w io.Writer) error {
 	}
 	for _, wn := range r.warnings {
 		if _, err := fmt.Fprintf(w, "warning: %s\n", wn); err != nil {
+			return err
+		}
+	}
+	for _, n := range r.notes {
+		if _, err := fmt.Fprintf(w, "note: %s\n", n); err != nil {
 			return err
 		}
 	}

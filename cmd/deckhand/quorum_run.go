@@ -78,7 +78,7 @@ func runQuorum(ctx context.Context, w io.Writer, o quorumOptions) error {
 		}
 	}
 	if !o.offline() {
-		c, err := connectEngine(ctx)
+		c, err := o.engine.connect(ctx)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -13,13 +14,14 @@ import (
 )
 
 type rollbackOptions struct {
+	target *target
 	opts   deploy.RollbackOptions
 	detach bool
 	format string
 }
 
-func newRollbackCommand() *cobra.Command {
-	var o rollbackOptions
+func newRollbackCommand(t *target) *cobra.Command {
+	o := rollbackOptions{target: t}
 	cmd := &cobra.Command{
 		Use:   "rollback [OPTIONS] STACK [SERVICE...]",
 		Short: "Roll services of a stack back to their previous spec",
@@ -55,7 +57,7 @@ func runRollback(ctx context.Context, namespace string, o rollbackOptions, out, 
 	if err := compose.ValidateName(namespace); err != nil {
 		return err
 	}
-	c, err := connectEngine(ctx)
+	c, err := o.target.connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -64,7 +66,8 @@ func runRollback(ctx context.Context, namespace string, o rollbackOptions, out, 
 	if o.format == "json" {
 		progress = errw
 	}
+	fmt.Fprintf(progress, "rolling back stack %s on %s\n", namespace, c)
 	o.opts.Out, o.opts.Progress, o.opts.Logger = progress, newWaitDisplay(progress), slog.Default()
 	res, err := deploy.Rollback(ctx, c, namespace, o.opts)
-	return writeResult(out, o.format, res, err)
+	return writeResult(out, o.format, c, res, err)
 }

@@ -23,6 +23,7 @@ import (
 type cli struct {
 	in       io.Reader
 	out, err io.Writer
+	target   *target // the engine, as the docker CLI's flags, environment and contexts name it
 }
 
 func newCLI(in io.Reader, out, err io.Writer) *cli { return &cli{in: in, out: out, err: err} }
@@ -38,9 +39,19 @@ func (c *cli) run(args []string) int {
 	if len(argv) > 0 && argv[0] == "docker-cli-plugin-metadata" {
 		return c.pluginMetadata()
 	}
-	if asPlugin && len(argv) > 0 && argv[0] == pluginName {
-		// docker runs plugins as "docker-deckhand deckhand ARGS...".
-		argv = argv[1:]
+	root := c.newRootCommand()
+	if asPlugin {
+		// docker runs plugins as "docker-deckhand [docker's global flags]
+		// deckhand ARGS...": the global flags (--context, -H, --tls...)
+		// choose the engine, exactly as for docker itself.
+		rest, err := c.target.parsePluginGlobals(argv)
+		if err != nil {
+			fmt.Fprintf(c.err, "deckhand: %v\n", err)
+			return exit.Failure
+		}
+		if len(rest) > 0 && rest[0] == pluginName {
+			argv = rest[1:]
+		}
 	}
 
 	// compose-go and docker/cli log through logrus; deckhand reports problems itself.
@@ -49,7 +60,6 @@ func (c *cli) run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	root := c.newRootCommand()
 	top := root
 	if asPlugin {
 		// Under a "docker" parent, usage lines and help read "docker deckhand COMMAND"
@@ -94,14 +104,16 @@ nginx configuration in step with the swarm, and sizes the swarm's managers.`,
 	root.SetOut(c.out)
 	root.SetErr(c.err)
 	root.SetVersionTemplate("{{.Version}}\n")
+	t := newTarget(root.PersistentFlags())
+	c.target = t
 	root.AddCommand(
 		newRenderCommand(),
-		newPlanCommand(),
-		newDeployCommand(),
-		newRollbackCommand(),
-		newNginxCommand(),
-		newWatchCommand(),
-		newQuorumCommand(),
+		newPlanCommand(t),
+		newDeployCommand(t),
+		newRollbackCommand(t),
+		newNginxCommand(t),
+		newWatchCommand(t),
+		newQuorumCommand(t),
 		newVersionCommand(),
 	)
 	root.InitDefaultCompletionCmd()

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/moby/moby/client"
 	"github.com/spf13/pflag"
 
 	"github.com/deckhand/deckhand/internal/exit"
@@ -20,10 +19,10 @@ import (
 
 // stackFlags are the flags plan and deploy share besides the load flags.
 type stackFlags struct {
-	deploy       deploy.Options
-	resolve      string // --resolve-image, checked into deploy.ResolveImage
-	format       string // text or json
-	dockerConfig string // docker config dir for registry credentials; "" = default
+	target  *target // the engine to deploy to
+	deploy  deploy.Options
+	resolve string // --resolve-image, checked into deploy.ResolveImage
+	format  string // text or json
 }
 
 // addPlanFlags binds the flags plan and deploy share.
@@ -43,11 +42,11 @@ func checkFormat(f string) error {
 }
 
 // connectForDeploy is the edge shared by plan and deploy: it checks the
-// flags, reads the registry credentials, connects to the engine and returns
-// the source that loads the stack (run by deploy.PrepareFrom while the
-// engine is being read). When the engine cannot be reached, problems in the
-// files are reported first.
-func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, errw io.Writer) (deploy.Source, *client.Client, error) {
+// flags, connects to the target engine, takes the registry credentials from
+// the target's docker config and returns the source that loads the stack
+// (run by deploy.PrepareFrom while the engine is being read). When the
+// engine cannot be reached, problems in the files are reported first.
+func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, errw io.Writer) (deploy.Source, *engineConn, error) {
 	if err := checkFormat(f.format); err != nil {
 		return nil, nil, err
 	}
@@ -59,11 +58,6 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 	if err := compose.ValidateName(lo.Name); err != nil {
 		return nil, nil, err
 	}
-	auth, err := loadRegistryAuth(f.dockerConfig)
-	if err != nil {
-		return nil, nil, err
-	}
-	f.deploy.Auth = auth.Encode
 	if f.deploy.Logger == nil {
 		f.deploy.Logger = slog.Default()
 	}
@@ -76,22 +70,28 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 		printWarnings(errw, st)
 		return st, nil
 	}
-	c, err := connectEngine(ctx)
+	c, err := f.target.connect(ctx)
 	if err != nil {
 		if _, lerr := source(); lerr != nil {
 			return nil, nil, lerr
 		}
 		return nil, nil, err
 	}
+	f.deploy.Auth = newRegistryAuth(c.Config).Encode
 	return source, c, nil
 }
 
-// writeResult prints a deploy's or rollback's result: JSON on out, or one
-// summary line when it succeeded. The error carries the exit code: 3 when
-// services did not converge, 1 for any other failure.
-func writeResult(out io.Writer, format string, res *deploy.Result, err error) error {
+// writeResult prints a deploy's or rollback's result: JSON on out, with the
+// target it went to, or one summary line when it succeeded. The error
+// carries the exit code: 3 when services did not converge, 1 for any other
+// failure.
+func writeResult(out io.Writer, format string, c *engineConn, res *deploy.Result, err error) error {
 	if format == "json" {
-		if jerr := writeJSON(out, res); jerr != nil && err == nil {
+		doc := struct {
+			*deploy.Result
+			Target engineJSON `json:"target"`
+		}{res, c.JSON()}
+		if jerr := writeJSON(out, doc); jerr != nil && err == nil {
 			err = jerr
 		}
 	} else if err == nil {

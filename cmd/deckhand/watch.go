@@ -2,8 +2,8 @@ package main
 
 import "github.com/spf13/cobra"
 
-func newWatchCommand() *cobra.Command {
-	var o nginxOptions
+func newWatchCommand(t *target) *cobra.Command {
+	o := nginxOptions{target: t}
 	cmd := &cobra.Command{
 		Use:   "watch --out FILE [OPTIONS] [STACK...]",
 		Short: "Keep the nginx config in step with the swarm",

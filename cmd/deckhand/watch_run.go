@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/deckhand/deckhand/discovery"
 	"github.com/deckhand/deckhand/nginx"
 )
@@ -37,7 +35,7 @@ func runWatch(ctx context.Context, o nginxOptions, errw io.Writer) error {
 		defer srv.Close()
 		log.Info("serving metrics", "addr", ln.Addr().String())
 	}
-	c, err := connectEngineWithRetry(ctx, log)
+	c, err := connectEngineWithRetry(ctx, o.target, log)
 	if err != nil {
 		return err
 	}
@@ -56,11 +54,12 @@ func runWatch(ctx context.Context, o nginxOptions, errw io.Writer) error {
 // connectEngineWithRetry connects to the engine, retrying with back-off
 // while it is unreachable (a watcher may start before dockerd); nil when
 // ctx ends first.
-func connectEngineWithRetry(ctx context.Context, log *slog.Logger) (*client.Client, error) {
+func connectEngineWithRetry(ctx context.Context, t *target, log *slog.Logger) (*engineConn, error) {
 	b := nginx.Backoff{Min: nginx.DefaultTiming.BackoffMin, Max: nginx.DefaultTiming.BackoffMax}
 	for {
-		c, err := connectEngine(ctx)
+		c, err := t.connect(ctx)
 		if err == nil {
+			log.Info("watching the engine", "target", c.String())
 			return c, nil
 		}
 		d := b.Next()

@@ -262,6 +262,29 @@ func TestLastToleratedFailureWarns(t *testing.T) {
 	}
 }
 
+// TestOneManagerSwarmIsNotWarnedAbout: a one-manager swarm is a normal
+// choice; deploy says nothing about it, and Prepare reports the count for
+// plan to explain.
+func TestOneManagerSwarmIsNotWarnedAbout(t *testing.T) {
+	f := engineWithImage()
+	f.nodes = []swarm.Node{{ID: "m1", Description: swarm.NodeDescription{Hostname: "m1"},
+		ManagerStatus: &swarm.ManagerStatus{Leader: true, Reachability: swarm.ReachabilityReachable, Addr: "m1:2377"}}}
+	var out bytes.Buffer
+	prep, err := Prepare(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prep.Managers != 1 {
+		t.Errorf("Managers = %d, want 1", prep.Managers)
+	}
+	if _, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "warning") {
+		t.Errorf("a one-manager swarm was warned about:\n%s", out.String())
+	}
+}
+
 func TestNotAManager(t *testing.T) {
 	f := engineWithImage()
 	f.notSwarm = true

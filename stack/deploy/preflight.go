@@ -25,6 +25,9 @@ type Prepared struct {
 	Plan    *plan.Plan
 	Desired *swarmspec.Desired
 	Images  map[string]plan.ResolvedImage
+	// Managers is how many managers the swarm has (0 when a custom
+	// QuorumCheck ran instead of the node list).
+	Managers int
 }
 
 // Prepare runs every preflight check and computes the plan, without writing.
@@ -42,10 +45,13 @@ type Source func() (*compose.Stack, error)
 func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Source, o Options) (*Prepared, error) {
 	o.defaults()
 	log := o.Logger.With("component", "deploy", "stack", namespace)
+	managers := 0
 	quorum := o.QuorumCheck
 	if quorum == nil {
 		quorum = func(ctx context.Context) error {
-			return checkLeader(ctx, api, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
+			var err error
+			managers, err = checkLeader(ctx, api, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
+			return err
 		}
 	}
 	// The checks are independent reads: run them together.
@@ -140,7 +146,7 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 	if err != nil {
 		return nil, err
 	}
-	return &Prepared{Plan: pl, Desired: d, Images: images}, nil
+	return &Prepared{Plan: pl, Desired: d, Images: images, Managers: managers}, nil
 }
 
 // indentJoin joins errors one per indented line, keeping them for errors.Is.
@@ -212,18 +218,21 @@ func checkManager(ctx context.Context, api ReadAPI) error {
 }
 
 // checkLeader fails when the swarm has lost quorum (quorum.Check), naming the
-// managers that are down. When the engine has no leader it cannot list the
-// nodes, so the managers it knows of are probed on their swarm address.
-func checkLeader(ctx context.Context, api ReadAPI, warn func(string)) error {
+// managers that are down, and returns how many managers the swarm has. When
+// the engine has no leader it cannot list the nodes, so the managers it
+// knows of are probed on their swarm address. A swarm of several managers
+// of which none more can fail is warned about; a one-manager swarm is a
+// choice, not news.
+func checkLeader(ctx context.Context, api ReadAPI, warn func(string)) (int, error) {
 	st, err := quorum.Check(ctx, api)
 	if err == nil {
-		if st.FailuresLeft == 0 {
+		if st.FailuresLeft == 0 && len(st.Managers) > 1 {
 			warn(fmt.Sprintf("the swarm has %d of %d managers up and no manager can fail without losing quorum: deploying anyway; add managers or bring the down ones back", st.Up, len(st.Managers)))
 		}
-		return nil
+		return len(st.Managers), nil
 	}
 	if !errors.Is(err, quorum.ErrNoQuorum) {
-		return err
+		return 0, err
 	}
 	var down []string
 	for _, m := range st.Managers {
@@ -239,7 +248,7 @@ func checkLeader(ctx context.Context, api ReadAPI, warn func(string)) error {
 	if len(down) > 0 {
 		names = strings.Join(down, ", ")
 	}
-	return fmt.Errorf("%w; unreachable managers: %s; nothing was written", err, names)
+	return len(st.Managers), fmt.Errorf("%w; unreachable managers: %s; nothing was written", err, names)
 }
 
 // probeManagers dials the swarm port of every manager the engine knows of
