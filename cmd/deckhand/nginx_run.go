@@ -142,7 +142,7 @@ func (o nginxOptions) prepare() (discovery.Options, *nginx.Template, error) {
 
 // connect is prepare, then the connection to the engine; the caller
 // closes the client.
-func (o nginxOptions) connect(ctx context.Context) (*engineConn, discovery.Options, *nginx.Template, error) {
+func (o nginxOptions) connect(ctx context.Context, errw io.Writer) (*engineConn, discovery.Options, *nginx.Template, error) {
 	dopts, tmpl, err := o.prepare()
 	if err != nil {
 		return nil, discovery.Options{}, nil, err
@@ -151,6 +151,7 @@ func (o nginxOptions) connect(ctx context.Context) (*engineConn, discovery.Optio
 	if err != nil {
 		return nil, discovery.Options{}, nil, err
 	}
+	fmt.Fprintf(errw, "reading the swarm of %s\n", c)
 	return c, dopts, tmpl, nil
 }
 
@@ -160,7 +161,7 @@ func runNginxRender(ctx context.Context, o nginxOptions, out, errw io.Writer) er
 	if o.format != "" && o.format != nginxFormatText && o.format != nginxFormatJSON {
 		return fmt.Errorf("unknown format %q; use text or json", o.format)
 	}
-	c, dopts, tmpl, err := o.connect(ctx)
+	c, dopts, tmpl, err := o.connect(ctx, errw)
 	if err != nil {
 		return err
 	}
@@ -190,7 +191,7 @@ func runNginxApply(ctx context.Context, o nginxOptions, out, errw io.Writer) err
 	if err := o.checkOut(); err != nil {
 		return err
 	}
-	c, dopts, tmpl, err := o.connect(ctx)
+	c, dopts, tmpl, err := o.connect(ctx, errw)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ already lost quorum.`,
 			f := cmd.Flags()
 			opts.managersSet, opts.pSet, opts.targetSet = f.Changed("managers"), f.Changed("p"), f.Changed("target")
 			opts.zonesSet, opts.zonePSet = f.Changed("zones"), f.Changed("zone-p")
-			return runQuorum(cmd.Context(), cmd.OutOrStdout(), opts)
+			return runQuorum(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
 		},
 	}
 	f := cmd.Flags()

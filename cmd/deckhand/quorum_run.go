@@ -61,7 +61,7 @@ func quorumFlagError(err error) error {
 // runQuorum answers `deckhand quorum`: offline math when --managers,
 // --zones, --table or --target is given, otherwise a live check of the
 // swarm the environment names.
-func runQuorum(ctx context.Context, w io.Writer, o quorumOptions) error {
+func runQuorum(ctx context.Context, w, errw io.Writer, o quorumOptions) error {
 	if o.format != quorumFormatTable && o.format != quorumFormatJSON {
 		return fmt.Errorf("--format %q is not supported: use table or json", o.format)
 	}
@@ -83,6 +83,7 @@ func runQuorum(ctx context.Context, w io.Writer, o quorumOptions) error {
 			return err
 		}
 		defer c.Close()
+		fmt.Fprintf(errw, "reading the swarm of %s\n", c)
 		return runQuorumLive(ctx, w, o, p, pGiven, c)
 	}
 	if !pGiven {
