@@ -52,6 +52,8 @@ type Change struct {
 	Summary string
 	// Reloaded reports whether nginx was reloaded with it.
 	Reloaded bool
+	// ReloadError is why the reload failed ("" when it did not fail).
+	ReloadError string
 	// Upstreams is how many upstreams the config holds.
 	Upstreams int
 }

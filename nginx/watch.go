@@ -316,6 +316,7 @@ func (w *watcher) applyPending(ctx context.Context) {
 	w.met.setModel(m)
 	if err != nil {
 		w.met.reloadFailed(now, res, err)
+		c.ReloadError = err.Error()
 		w.met.changed(c)
 		w.log.Error("nginx config written but the reload failed", "err", err, "changes", c.Summary)
 		return
