@@ -89,11 +89,11 @@ func Build(nodes []swarm.Node, services []swarm.Service, tasks []swarm.Task, opt
 		}
 		nodeAddr[n.ID] = a
 	}
-	var ingress []string
+	var ingress []Server // the nodes' addresses, without a port yet
 	for _, n := range nodes {
 		a, ok := nodeAddr[n.ID]
 		if ok && n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive && labelsMatch(n.Spec.Labels, opts.NodeLabels) {
-			ingress = append(ingress, a)
+			ingress = append(ingress, Server{Addr: a, Node: n.Description.Hostname})
 		}
 	}
 	tasksBySvc := map[string][]swarm.Task{}
@@ -145,7 +145,7 @@ func Build(nodes []swarm.Node, services []swarm.Service, tasks []swarm.Task, opt
 	return m, warnings
 }
 
-func buildService(s swarm.Service, tasks []swarm.Task, nodeByID map[string]swarm.Node, nodeAddr map[string]string, ingress []string, opts Options) (*Service, error) {
+func buildService(s swarm.Service, tasks []swarm.Task, nodeByID map[string]swarm.Node, nodeAddr map[string]string, ingress []Server, opts Options) (*Service, error) {
 	name := s.Spec.Name
 	if err := ValidName(name); err != nil {
 		return nil, fmt.Errorf("service %q: name %w; rename the service", name, err)
@@ -206,16 +206,17 @@ func buildService(s swarm.Service, tasks []swarm.Task, nodeByID map[string]swarm
 		}
 		switch {
 		case opts.Backend == BackendTasks:
-			u.Servers = taskServers(running, opts.Network, p.target)
+			u.Servers = taskServers(name, running, nodeByID, opts.Network, p.target)
 		case p.mode == swarm.PortConfigPublishModeHost:
-			u.Servers = hostServers(running, nodeByID, nodeAddr, p.target)
+			u.Servers = hostServers(name, running, nodeByID, nodeAddr, p.target)
 		default:
-			for _, a := range ingress {
-				u.Servers = append(u.Servers, Server{Addr: a, Port: p.published})
+			for _, n := range ingress {
+				n.Port = p.published
+				u.Servers = append(u.Servers, n)
 			}
 		}
 		SortServers(u.Servers)
-		u.Servers = slices.Compact(u.Servers)
+		u.Servers = slices.CompactFunc(u.Servers, sameAddress)
 		svc.Upstreams = append(svc.Upstreams, u)
 		if routed && p.target == want {
 			svc.Routes = append(svc.Routes, Route{Host: host, Path: path, Upstream: u.Name})
@@ -276,7 +277,21 @@ func mayServe(n swarm.Node) bool {
 	return n.Status.State == swarm.NodeStateReady || n.Status.State == swarm.NodeStateUnknown
 }
 
-func hostServers(tasks []swarm.Task, nodeByID map[string]swarm.Node, nodeAddr map[string]string, target uint32) []Server {
+// taskName is the name docker service ps shows for a task of service:
+// "service.slot" for a replicated service, "service.nodeID" for a global one.
+func taskName(service string, t swarm.Task) string {
+	if t.Slot != 0 {
+		return service + "." + strconv.Itoa(t.Slot)
+	}
+	return service + "." + t.NodeID
+}
+
+// taskServer is the server at addr:port that task t of service serves.
+func taskServer(service string, t swarm.Task, nodeByID map[string]swarm.Node, addr string, port uint32) Server {
+	return Server{Addr: addr, Port: port, Node: nodeByID[t.NodeID].Description.Hostname, Task: taskName(service, t), TaskID: t.ID}
+}
+
+func hostServers(service string, tasks []swarm.Task, nodeByID map[string]swarm.Node, nodeAddr map[string]string, target uint32) []Server {
 	out := []Server{}
 	for _, t := range tasks {
 		a, ok := nodeAddr[t.NodeID]
@@ -287,7 +302,7 @@ func hostServers(tasks []swarm.Task, nodeByID map[string]swarm.Node, nodeAddr ma
 		// with different random numbers); both reach the task, take the first.
 		for _, p := range t.Status.PortStatus.Ports {
 			if p.TargetPort == target && (p.Protocol == "" || p.Protocol == "tcp") && p.PublishedPort != 0 {
-				out = append(out, Server{Addr: a, Port: p.PublishedPort})
+				out = append(out, taskServer(service, t, nodeByID, a, p.PublishedPort))
 				break
 			}
 		}
@@ -295,7 +310,7 @@ func hostServers(tasks []swarm.Task, nodeByID map[string]swarm.Node, nodeAddr ma
 	return out
 }
 
-func taskServers(tasks []swarm.Task, network string, target uint32) []Server {
+func taskServers(service string, tasks []swarm.Task, nodeByID map[string]swarm.Node, network string, target uint32) []Server {
 	out := []Server{}
 	for _, t := range tasks {
 		for _, na := range t.NetworksAttachments {
@@ -304,7 +319,7 @@ func taskServers(tasks []swarm.Task, network string, target uint32) []Server {
 			}
 			for _, pfx := range na.Addresses {
 				if pfx.IsValid() {
-					out = append(out, Server{Addr: pfx.Addr().String(), Port: target})
+					out = append(out, taskServer(service, t, nodeByID, pfx.Addr().String(), target))
 				}
 			}
 		}
@@ -362,8 +377,12 @@ func labelsMatch(have, want map[string]string) bool {
 	return true
 }
 
+// sameAddress reports whether two servers are one address:port for nginx.
+func sameAddress(a, b Server) bool { return a.Addr == b.Addr && a.Port == b.Port }
+
 // SortServers sorts servers by address (IP addresses first, in address
-// order, then host names) and port.
+// order, then host names) and port, then node and task, so that of
+// servers at the same address the first is always the same one.
 func SortServers(s []Server) {
 	slices.SortFunc(s, func(a, b Server) int {
 		aa, errA := netip.ParseAddr(a.Addr)
@@ -379,6 +398,6 @@ func SortServers(s []Server) {
 		default:
 			c = cmp.Compare(a.Addr, b.Addr)
 		}
-		return cmp.Or(c, cmp.Compare(a.Port, b.Port))
+		return cmp.Or(c, cmp.Compare(a.Port, b.Port), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Task, b.Task), cmp.Compare(a.TaskID, b.TaskID))
 	})
 }

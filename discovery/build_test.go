@@ -31,7 +31,7 @@ func TestBuildIngress(t *testing.T) {
 	want := Model{Services: []Service{{
 		Stack: "shop", Name: "shop_web", Settling: true, // no running task yet
 		Upstreams: []Upstream{{Name: "shop_web", TargetPort: 80, Servers: []Server{
-			{"10.0.0.1", 30000}, {"10.0.0.2", 30000}, {"10.0.0.3", 30000},
+			{Addr: "10.0.0.1", Port: 30000, Node: "host-n1"}, {Addr: "10.0.0.2", Port: 30000, Node: "host-n2"}, {Addr: "10.0.0.3", Port: 30000, Node: "host-n3"},
 		}}},
 		Routes: []Route{{Host: "shop.example.com", Path: "/", Upstream: "shop_web"}},
 	}}}
@@ -41,7 +41,7 @@ func TestBuildIngress(t *testing.T) {
 
 	m, _ = Build(nodes, svcs, nil, Options{NodeLabels: map[string]string{"zone": "a"}, NodeAddr: NodeAddrHostname})
 	got := m.Services[0].Upstreams[0].Servers
-	if want := []Server{{"host-n1", 30000}, {"host-n2", 30000}}; !reflect.DeepEqual(got, want) {
+	if want := []Server{{Addr: "host-n1", Port: 30000, Node: "host-n1"}, {Addr: "host-n2", Port: 30000, Node: "host-n2"}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("node-label + hostname servers: got %v want %v", got, want)
 	}
 }
@@ -49,8 +49,8 @@ func TestBuildIngress(t *testing.T) {
 func TestBuildHostMode(t *testing.T) {
 	svcs := []swarm.Service{service("s1", "shop_api", stack("shop"), replicas(3), hostPort(8080, 0), label(LabelPath, "/api/"))}
 	tasks := []swarm.Task{
-		task("t1", "s1", "n2", swarm.TaskStateRunning, taskHostPort(8080, 31002), taskHostPort(8080, 31012)), // IPv4 + IPv6 ports
-		task("t2", "s1", "n1", swarm.TaskStateRunning, taskHostPort(8080, 31001)),
+		task("t1", "s1", "n2", swarm.TaskStateRunning, taskHostPort(8080, 31002), taskHostPort(8080, 31012), slot(1)), // IPv4 + IPv6 ports
+		task("t2", "s1", "n1", swarm.TaskStateRunning, taskHostPort(8080, 31001), slot(2)),
 		task("t3", "s1", "n3", swarm.TaskStateStarting, taskHostPort(8080, 31003)),
 		task("t4", "s1", "n3", swarm.TaskStateRunning, taskHostPort(8080, 31004), desired(swarm.TaskStateShutdown)),
 		task("t5", "other", "n3", swarm.TaskStateRunning, taskHostPort(8080, 31005)),
@@ -60,7 +60,11 @@ func TestBuildHostMode(t *testing.T) {
 		t.Fatalf("warnings: %v", warn)
 	}
 	s := m.Services[0]
-	if want := []Server{{"10.0.0.1", 31001}, {"10.0.0.2", 31002}}; !reflect.DeepEqual(s.Upstreams[0].Servers, want) {
+	want := []Server{
+		{Addr: "10.0.0.1", Port: 31001, Node: "host-n1", Task: "shop_api.2", TaskID: "t2"},
+		{Addr: "10.0.0.2", Port: 31002, Node: "host-n2", Task: "shop_api.1", TaskID: "t1"},
+	}
+	if !reflect.DeepEqual(s.Upstreams[0].Servers, want) {
 		t.Fatalf("servers: got %v want %v", s.Upstreams[0].Servers, want)
 	}
 	if !s.Settling || !m.Settling() {
@@ -95,7 +99,7 @@ func TestBuildHostModeNodeStates(t *testing.T) {
 	nodes[2].Status.State = swarm.NodeStateDown         // n2
 	nodes[0].Status.State = swarm.NodeStateDisconnected // n3
 	m, _ := Build(nodes, svcs, tasks, Options{})
-	if want := []Server{{"10.0.0.1", 31001}}; !reflect.DeepEqual(m.Services[0].Upstreams[0].Servers, want) {
+	if want := []Server{{Addr: "10.0.0.1", Port: 31001, Node: "host-n1", Task: "shop_api.n1", TaskID: "t1"}}; !reflect.DeepEqual(m.Services[0].Upstreams[0].Servers, want) {
 		t.Fatalf("servers: got %v want %v (unknown kept, down and disconnected dropped)", m.Services[0].Upstreams[0].Servers, want)
 	}
 }
@@ -118,7 +122,10 @@ func TestBuildTasksBackend(t *testing.T) {
 		if len(m.Services) != 1 {
 			t.Fatalf("want only shop_web, got %+v", m.Services)
 		}
-		want := []Server{{"10.0.9.3", 8080}, {"10.0.9.12", 8080}}
+		want := []Server{ // tasks without a slot (a global service's) are named after their node
+			{Addr: "10.0.9.3", Port: 8080, Node: "host-n2", Task: "shop_web.n2", TaskID: "t2"},
+			{Addr: "10.0.9.12", Port: 8080, Node: "host-n1", Task: "shop_web.n1", TaskID: "t1"},
+		}
 		if got := m.Services[0].Upstreams[0].Servers; !reflect.DeepEqual(got, want) {
 			t.Fatalf("network %s: got %v want %v", network, got, want)
 		}
@@ -242,8 +249,8 @@ func TestOptionsCheck(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	old := Model{Services: []Service{{Name: "a", Upstreams: []Upstream{{Name: "a", Servers: []Server{{"10.0.0.1", 80}, {"10.0.0.2", 80}}}}}}}
-	cur := Model{Services: []Service{{Name: "a", Upstreams: []Upstream{{Name: "a", Servers: []Server{{"10.0.0.2", 80}, {"fe80::1", 80}}}}}}}
+	old := Model{Services: []Service{{Name: "a", Upstreams: []Upstream{{Name: "a", Servers: []Server{{Addr: "10.0.0.1", Port: 80}, {Addr: "10.0.0.2", Port: 80}}}}}}}
+	cur := Model{Services: []Service{{Name: "a", Upstreams: []Upstream{{Name: "a", Servers: []Server{{Addr: "10.0.0.2", Port: 80, Task: "a.1"}, {Addr: "fe80::1", Port: 80}}}}}}}
 	add, rm := cur.Diff(old)
 	if !reflect.DeepEqual(add, []string{"a [fe80::1]:80"}) || !reflect.DeepEqual(rm, []string{"a 10.0.0.1:80"}) {
 		t.Fatalf("diff: +%v -%v", add, rm)

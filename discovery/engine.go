@@ -100,8 +100,9 @@ type EngineSource struct {
 	lastWarnings string
 }
 
-// Read lists the swarm and builds the model.
-func (s *EngineSource) Read(ctx context.Context) (Model, error) {
+// Read lists the swarm and builds the model; the warnings say which
+// services were left out and why.
+func (s *EngineSource) Read(ctx context.Context) (Model, []error, error) {
 	timeout := s.Timeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
@@ -110,7 +111,7 @@ func (s *EngineSource) Read(ctx context.Context) (Model, error) {
 	defer cancel()
 	m, warnings, err := Read(rctx, s.Engine, s.Options)
 	if err != nil {
-		return Model{}, err
+		return Model{}, nil, err
 	}
 	var b strings.Builder
 	for _, w := range warnings {
@@ -123,7 +124,7 @@ func (s *EngineSource) Read(ctx context.Context) (Model, error) {
 		}
 	}
 	s.lastWarnings = b.String()
-	return m, nil
+	return m, warnings, nil
 }
 
 // Subscribe streams service and node events.

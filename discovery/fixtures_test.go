@@ -102,6 +102,10 @@ func taskIP(networkID, networkName, cidr string) func(*swarm.Task) {
 	}
 }
 
+func slot(n int) func(*swarm.Task) {
+	return func(t *swarm.Task) { t.Slot = n }
+}
+
 func desired(s swarm.TaskState) func(*swarm.Task) {
 	return func(t *swarm.Task) { t.DesiredState = s }
 }

@@ -39,10 +39,20 @@ type Upstream struct {
 	Servers    []Server `json:"servers"`
 }
 
-// Server is one address:port that serves an upstream.
+// Server is one address:port that serves an upstream, with what stands
+// behind it for people reading the routing (nginx only needs the address).
 type Server struct {
 	Addr string `json:"addr"`
 	Port uint32 `json:"port"`
+	// Node is the host name of the node the address belongs to ("" when
+	// unknown).
+	Node string `json:"node,omitempty"`
+	// Task is the task that serves the address, named as docker service ps
+	// names it ("app_web.2"); "" for an ingress port, where the routing mesh
+	// picks a task per connection.
+	Task string `json:"task,omitempty"`
+	// TaskID is the ID of Task ("" with it).
+	TaskID string `json:"task_id,omitempty"`
 }
 
 // String is the server in nginx's host:port form.

@@ -19,7 +19,7 @@
 #   DEMO_STACK    stack name                          (hello)
 #   DEMO_LISTEN   address nginx listens on            (127.0.0.1)
 #   DEMO_PORT     port nginx listens on               (8088)
-#   DEMO_METRICS  address of watch's /metrics         (127.0.0.1:9188)
+#   DEMO_METRICS  address of watch's status page      (127.0.0.1:9188)
 #   DEMO_HOST     virtual host of the service         (hello.localhost)
 #   DECKHAND      the deckhand binary                 (bin/deckhand, built if missing)
 #   REGISTRY, IMAGE_NAME, TAG   the image reference   (127.0.0.1:5000/deckhand-hello:demo)
@@ -183,6 +183,7 @@ goodbye() {
 		$c "docker service ps ${DEMO_STACK}_web" "its tasks, nodes and states" \
 		$c "cat $NGINX_DIR/conf.d/deckhand.conf" "what deckhand watch wrote" \
 		$c "tail -f $DEMO_DIR/watch.log" "what it applied and why" \
+		$c "http://$DEMO_METRICS/" "its status page, in a browser" \
 		$c "curl -s http://$DEMO_METRICS/metrics" "its metrics" \
 		$c "curl -H 'Host: $DEMO_HOST' http://$DEMO_LISTEN:$DEMO_PORT/" "one more request"
 	cat <<EOF

@@ -26,10 +26,11 @@ PROG=testenv
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages() {
-	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, iptables, busybox-static)"
+	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, iptables, busybox-static, chromium)"
 	local missing=() pair
 	for pair in dockerd:docker.io nginx:nginx-light docker-registry:docker-registry \
-		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables busybox:busybox-static; do
+		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables busybox:busybox-static \
+		chromium:chromium; do
 		command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 	done
 	if [ ${#missing[@]} -eq 0 ]; then

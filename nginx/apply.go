@@ -49,6 +49,7 @@ type Applier struct {
 // Result says what Apply did.
 type Result struct {
 	Changed  bool // the file on disk now holds the new bytes
+	Tested   bool // the test command ran and passed
 	Reloaded bool // the reload command ran successfully
 }
 
@@ -131,12 +132,13 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Result, error) {
 			return Result{}, cerr
 		}
 	}
+	tested := a.TestCommand != ""
 	if a.ReloadCommand != "" {
 		if out, err := runner.Run(ctx, a.ReloadCommand); err != nil {
-			return Result{Changed: true}, &CommandError{Step: StepReload, Command: a.ReloadCommand, Output: string(out), Err: err}
+			return Result{Changed: true, Tested: tested}, &CommandError{Step: StepReload, Command: a.ReloadCommand, Output: string(out), Err: err}
 		}
 	}
-	return Result{Changed: true, Reloaded: a.ReloadCommand != ""}, nil
+	return Result{Changed: true, Tested: tested, Reloaded: a.ReloadCommand != ""}, nil
 }
 
 // WriteFileAtomic writes data to a temp file in path's directory, fsyncs it,

@@ -48,7 +48,7 @@ func readFile(t *testing.T, path string) string {
 func TestApplyFirstWriteTestsThenReloads(t *testing.T) {
 	a, r := newApplier(t)
 	res, err := a.Apply(context.Background(), []byte("v1"))
-	if err != nil || res != (Result{Changed: true, Reloaded: true}) {
+	if err != nil || res != (Result{Changed: true, Tested: true, Reloaded: true}) {
 		t.Fatalf("apply: %+v %v", res, err)
 	}
 	if want := []string{"nginx -t", "nginx -s reload"}; !reflect.DeepEqual(r.calls, want) {

@@ -8,12 +8,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/deckhand/deckhand/discovery"
 )
 
 // Metrics counts what Watch does and serves it as Prometheus text on
-// /metrics and as a health check on /healthz.
+// /metrics and as a health check on /healthz; it also keeps what Watch
+// last saw and did for people (Status).
 type Metrics struct {
 	mu           sync.Mutex
 	renders      uint64
@@ -27,6 +26,7 @@ type Metrics struct {
 	lastSuccess  time.Time
 	reachable    bool
 	servers      map[[2]string]int // {service, upstream} → server count
+	status       Status            // the rest of what Status returns
 }
 
 // NewMetrics returns empty metrics.
@@ -41,35 +41,63 @@ func (m *Metrics) rendered(err error) {
 	}
 }
 
-func (m *Metrics) readError() { m.mu.Lock(); m.readErrors++; m.mu.Unlock() }
+// readFailed records a failed read of the swarm; counted says whether it
+// counts as an error (not when Watch is stopping).
+func (m *Metrics) readFailed(err error, counted bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if counted {
+		m.readErrors++
+	}
+	m.reachable = false
+	m.status.EngineError = err.Error()
+}
 
-func (m *Metrics) testFailed() { m.mu.Lock(); m.testFailures++; m.mu.Unlock() }
+// testFailed records a config whose test failed.
+func (m *Metrics) testFailed(at time.Time, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.testFailures++
+	m.status.Test = failed(at, err)
+}
 
-func (m *Metrics) applyFailed() { m.mu.Lock(); m.applyErrors++; m.mu.Unlock() }
+// applyFailed records a config that could not be written.
+func (m *Metrics) applyFailed(at time.Time, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.applyErrors++
+	m.status.Write = failed(at, err)
+}
 
-func (m *Metrics) reloadFailed() { m.mu.Lock(); m.reloadErrors++; m.mu.Unlock() }
+// reloadFailed records a config written (and tested, with res.Tested)
+// whose reload failed.
+func (m *Metrics) reloadFailed(at time.Time, res Result, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reloadErrors++
+	m.status.Write = succeeded(at)
+	if res.Tested {
+		m.status.Test = succeeded(at)
+	}
+	m.status.Reload = failed(at, err)
+}
 
-func (m *Metrics) setReachable(ok bool) { m.mu.Lock(); m.reachable = ok; m.mu.Unlock() }
-
-func (m *Metrics) applied(reloaded bool, at time.Time) {
+// applied records a config put in place (or found in place) at at.
+func (m *Metrics) applied(res Result, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.applies++
-	if reloaded {
+	if res.Changed {
+		m.status.Write = succeeded(at)
+	}
+	if res.Tested {
+		m.status.Test = succeeded(at)
+	}
+	if res.Reloaded {
 		m.reloads++
+		m.status.Reload = succeeded(at)
 	}
 	m.lastSuccess = at
-}
-
-func (m *Metrics) setUpstreams(model discovery.Model) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.servers = map[[2]string]int{}
-	for _, s := range model.Services {
-		for _, u := range s.Upstreams {
-			m.servers[[2]string{s.Name, u.Name}] = len(u.Servers)
-		}
-	}
 }
 
 // Reloads is the number of successful reloads so far.

@@ -14,8 +14,9 @@ import (
 
 // Source is where Watch reads the swarm from.
 type Source interface {
-	// Read returns a model of the whole swarm; on error nothing was read.
-	Read(ctx context.Context) (discovery.Model, error)
+	// Read returns a model of the whole swarm and why services were left
+	// out of it; on error nothing was read.
+	Read(ctx context.Context) (discovery.Model, []error, error)
 	// Subscribe signals service and node changes until the stream breaks
 	// (the error channel says why) or ctx ends.
 	Subscribe(ctx context.Context) (<-chan struct{}, <-chan error)
@@ -223,6 +224,10 @@ func (w *watcher) run(ctx context.Context) error {
 				debounce.Stop()
 				w.applyPending(ctx)
 			case bytes.Equal(out, w.applied):
+				// The config in place routes m as well; m may name newer
+				// tasks at the same addresses (a task replaced in place).
+				w.appliedModel = m
+				w.met.setModel(m)
 				if w.pending != nil {
 					w.pending = nil
 					debounce.Stop()
@@ -251,24 +256,23 @@ func (w *watcher) pollInterval() time.Duration {
 }
 
 func (w *watcher) read(ctx context.Context) (discovery.Model, bool) {
-	m, err := w.cfg.Source.Read(ctx)
+	m, warnings, err := w.cfg.Source.Read(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			w.met.readError()
 			if w.reachable || w.lastErr != err.Error() {
 				w.log.Error("cannot read the swarm; keeping the last good nginx config", "err", err)
 			}
 			w.lastErr = err.Error()
 		}
 		w.reachable = false
-		w.met.setReachable(false)
+		w.met.readFailed(err, ctx.Err() == nil)
 		return discovery.Model{}, false
 	}
 	if !w.reachable && w.lastErr != "" {
 		w.log.Info("swarm readable again")
 	}
 	w.reachable = true
-	w.met.setReachable(true)
+	w.met.readOK(time.Now(), warnings)
 	return m, true
 }
 
@@ -293,29 +297,35 @@ func (w *watcher) applyPending(ctx context.Context) {
 	data, m := w.pending, w.pendingModel
 	w.pending = nil
 	res, err := w.cfg.Applier.Apply(ctx, data)
+	now := time.Now()
 	switch {
 	case IsTestFailure(err):
 		w.failed = data
-		w.met.testFailed()
+		w.met.testFailed(now, err)
 		w.log.Error("new nginx config failed its test; the previous one stays", "err", err)
 		return
 	case err != nil && !res.Changed:
-		w.met.applyFailed()
+		w.met.applyFailed(now, err)
 		w.log.Error("cannot apply the nginx config; will retry", "err", err)
 		return
 	}
 	added, removed := m.Diff(w.appliedModel)
+	c := Change{At: now, Added: added, Removed: removed, Summary: changeSummary(added, removed),
+		Reloaded: res.Reloaded, Upstreams: len(upstreamNames(m))}
 	w.applied, w.appliedModel = data, m
-	w.met.setUpstreams(m)
+	w.met.setModel(m)
 	if err != nil {
-		w.met.reloadFailed()
-		w.log.Error("nginx config written but the reload failed", "err", err, "changes", changeSummary(added, removed))
+		w.met.reloadFailed(now, res, err)
+		c.ReloadError = err.Error()
+		w.met.changed(c)
+		w.log.Error("nginx config written but the reload failed", "err", err, "changes", c.Summary)
 		return
 	}
-	w.met.applied(res.Reloaded, time.Now())
+	w.met.applied(res, now)
 	if res.Changed {
+		w.met.changed(c)
 		w.log.Info("nginx config applied", "reloaded", res.Reloaded, "added", len(added), "removed", len(removed),
-			"changes", changeSummary(added, removed), "upstreams", len(upstreamNames(m)))
+			"changes", c.Summary, "upstreams", c.Upstreams)
 	}
 }
 

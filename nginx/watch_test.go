@@ -21,20 +21,21 @@ import (
 // fakeSource is a swarm whose model the test sets; every Subscribe opens a
 // new stream the test can signal or break.
 type fakeSource struct {
-	mu     sync.Mutex
-	model  discovery.Model
-	err    error
-	reads  []time.Time
-	subs   []time.Time
-	events chan struct{}
-	errs   chan error
+	mu       sync.Mutex
+	model    discovery.Model
+	warnings []error
+	err      error
+	reads    []time.Time
+	subs     []time.Time
+	events   chan struct{}
+	errs     chan error
 }
 
-func (f *fakeSource) Read(context.Context) (discovery.Model, error) {
+func (f *fakeSource) Read(context.Context) (discovery.Model, []error, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads = append(f.reads, time.Now())
-	return f.model, f.err
+	return f.model, f.warnings, f.err
 }
 
 func (f *fakeSource) Subscribe(ctx context.Context) (<-chan struct{}, <-chan error) {
@@ -101,7 +102,7 @@ func (f *fakeApplier) Apply(_ context.Context, data []byte) (Result, error) {
 		return Result{}, nil
 	}
 	f.current = bytes.Clone(data)
-	return Result{Changed: true, Reloaded: true}, nil
+	return Result{Changed: true, Tested: true, Reloaded: true}, nil
 }
 
 func (f *fakeApplier) calls() []applyCall {
@@ -348,9 +349,9 @@ func TestMetricsText(t *testing.T) {
 	m := NewMetrics()
 	m.rendered(nil)
 	m.rendered(errors.New("x"))
-	m.applied(true, time.Unix(1700000000, 0))
-	m.setReachable(true)
-	m.setUpstreams(modelN(2, false))
+	m.applied(Result{Changed: true, Tested: true, Reloaded: true}, time.Unix(1700000000, 0))
+	m.readOK(time.Unix(1700000000, 0), nil)
+	m.setModel(modelN(2, false))
 	var b strings.Builder
 	m.WriteText(&b)
 	for _, want := range []string{
@@ -449,12 +450,12 @@ func TestMetricsHandler(t *testing.T) {
 	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"healthy":false`) {
 		t.Fatalf("before any apply: %d %s", code, body)
 	}
-	m.setReachable(true)
-	m.applied(true, time.Unix(1700000000, 0))
+	m.readOK(time.Unix(1700000000, 0), nil)
+	m.applied(Result{Changed: true, Reloaded: true}, time.Unix(1700000000, 0))
 	if code, body := get("/healthz"); code != http.StatusOK || !strings.Contains(body, `"last_success":"2023-11-14T22:13:20Z"`) {
 		t.Fatalf("after an apply: %d %s", code, body)
 	}
-	m.setReachable(false)
+	m.readFailed(errors.New("connection refused"), true)
 	if code, _ := get("/healthz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("engine unreachable: %d", code)
 	}

@@ -55,7 +55,7 @@ func addNginxFlags(flags *pflag.FlagSet, o *nginxOptions, withApply, withWatch b
 		flags.StringVar(&o.reloadCommand, "reload-command", nginx.DefaultReloadCommand, `command that reloads nginx (run with sh -c; "" skips the reload)`)
 	}
 	if withWatch {
-		flags.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9180)")
+		flags.StringVar(&o.metricsAddr, "metrics-addr", "", "serve a status page on /, /healthz and Prometheus /metrics on this address (e.g. 127.0.0.1:9180)")
 		flags.DurationVar(&o.timing.FastPoll, "poll-fast", nginx.DefaultTiming.FastPoll, "task polling interval while a service is updating or converging")
 		flags.DurationVar(&o.timing.SlowPoll, "poll-slow", nginx.DefaultTiming.SlowPoll, "task polling interval when the swarm is steady")
 		flags.DurationVar(&o.timing.DebounceMin, "debounce-min", nginx.DefaultTiming.DebounceMin, "quiet time after the last change before applying")

@@ -1,6 +1,11 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
 
 // quorumOptions are the flags of `deckhand quorum`; the …Set fields say
 // which were given, since 0 is a meaningful (or a wrong) value for them.
@@ -8,7 +13,7 @@ type quorumOptions struct {
 	engine      *target // the swarm to read when no offline figures are given
 	managers    int
 	managersSet bool
-	p           float64
+	ps          floatList
 	pSet        bool
 	mtbf        string
 	mttr        string
@@ -22,7 +27,35 @@ type quorumOptions struct {
 	zoneCount   int
 	zoneLabel   string
 	format      string
+	plot        string
+	plotRange   string
 }
+
+// floatList is a flag of comma-separated numbers ("0.001,0.01,0.05").
+type floatList []float64
+
+func (l *floatList) String() string {
+	parts := make([]string, len(*l))
+	for i, f := range *l {
+		parts[i] = strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *floatList) Set(s string) error {
+	var out floatList
+	for _, part := range strings.Split(s, ",") {
+		f, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil {
+			return err
+		}
+		out = append(out, f)
+	}
+	*l = out
+	return nil
+}
+
+func (l *floatList) Type() string { return "float" }
 
 func newQuorumCommand(t *target) *cobra.Command {
 	opts := quorumOptions{engine: t}
@@ -39,6 +72,13 @@ union bound, never below it.
 Offline, give --managers, --zones, --table or --target. Zones (--zones 2,2,1, or
 --zone-count for the best spread) can each fail whole with --zone-p on top of
 node failures.
+
+--plot FILE.svg (or .png) draws the probability of losing quorum against the
+manager count (--plot-range, 1-9 by default) on a log scale: one curve per
+node probability (--p takes several, or --mtbf and --mttr lists), the estimate
+dashed beside the exact value, odd counts marked, the --target line, and with
+--zones or --zone-count a second panel for the best spread over the zones.
+--format json prints the numbers plotted.
 
 Without them, quorum reads the swarm DOCKER_HOST points at: every manager's
 state and zone (node label --zone-label), the failures left before quorum is
@@ -59,6 +99,9 @@ already lost quorum.`,
   # Node failure probability from availability figures
   deckhand quorum --managers 3 --mtbf 2000h --mttr 4h
 
+  # A picture: three node probabilities, a target, the best spread over 3 zones
+  deckhand quorum --plot quorum.svg --p 0.001,0.01,0.05 --target 1e-6 --zone-count 3 --zone-p 0.001
+
   # The swarm DOCKER_HOST points at, zones from the node label "zone"
   deckhand quorum --p 0.01 --zone-label zone --format json`,
 		Args: cobra.NoArgs,
@@ -71,9 +114,9 @@ already lost quorum.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&opts.managers, "managers", 0, "analyse this many managers offline instead of reading the swarm")
-	f.Float64Var(&opts.p, "p", 0, "probability that one node is down (0 to 1)")
-	f.StringVar(&opts.mtbf, "mtbf", "", "mean time between failures of one node, such as 2000h or 90d (with --mttr, instead of --p)")
-	f.StringVar(&opts.mttr, "mttr", "", "mean time to repair one node, such as 4h or 30m (with --mtbf)")
+	f.Var(&opts.ps, "p", "probability that one node is down (0 to 1); --plot takes several, such as 0.001,0.01,0.05")
+	f.StringVar(&opts.mtbf, "mtbf", "", "mean time between failures of one node, such as 2000h or 90d (with --mttr, instead of --p; --plot takes several)")
+	f.StringVar(&opts.mttr, "mttr", "", "mean time to repair one node, such as 4h or 30m (with --mtbf; --plot takes several)")
 	f.BoolVar(&opts.table, "table", false, "show 1 to 9 managers side by side")
 	f.Float64Var(&opts.target, "target", 0, "find the fewest managers whose probability of losing quorum is at most this, such as 1e-6")
 	f.StringVar(&opts.zones, "zones", "", "managers per zone, such as 2,2,1")
@@ -81,5 +124,7 @@ already lost quorum.`,
 	f.IntVar(&opts.zoneCount, "zone-count", 0, "spread the managers at best over this many zones")
 	f.StringVar(&opts.zoneLabel, "zone-label", "zone", "node label that names a live manager's zone")
 	f.StringVar(&opts.format, "format", quorumFormatTable, "output format: table or json")
+	f.StringVar(&opts.plot, "plot", "", "draw the probability of losing quorum against the manager count into this .svg or .png file")
+	f.StringVar(&opts.plotRange, "plot-range", "", "manager counts --plot draws, such as 3-15 (default 1-9)")
 	return cmd
 }

@@ -68,12 +68,12 @@ func TestQuorumLiveGolden(t *testing.T) {
 		opts  quorumOptions
 		lost  bool
 	}{
-		{"live-3-zones", threeZones, nil, quorumOptions{p: 0.01, pSet: true, zoneP: 0.001, zonePSet: true, zoneLabel: "zone", format: "table"}, false},
-		{"live-3-zones-json", threeZones, nil, quorumOptions{p: 0.01, pSet: true, zoneP: 0.001, zonePSet: true, zoneLabel: "zone", format: "json"}, false},
+		{"live-3-zones", threeZones, nil, quorumOptions{ps: floatList{0.01}, pSet: true, zoneP: 0.001, zonePSet: true, zoneLabel: "zone", format: "table"}, false},
+		{"live-3-zones-json", threeZones, nil, quorumOptions{ps: floatList{0.01}, pSet: true, zoneP: 0.001, zonePSet: true, zoneLabel: "zone", format: "json"}, false},
 		{"live-one-down", oneDown, nil, quorumOptions{mtbf: "2000h", mttr: "4h", zoneLabel: "zone", format: "table"}, false},
 		{"live-single-no-p", single, nil, quorumOptions{zoneLabel: "zone", format: "table"}, false},
-		{"live-no-leader", nil, errors.New(noLeaderAnswer), quorumOptions{p: 0.01, pSet: true, zoneLabel: "zone", format: "table"}, true},
-		{"live-no-leader-json", nil, errors.New(noLeaderAnswer), quorumOptions{p: 0.01, pSet: true, zoneLabel: "zone", format: "json"}, true},
+		{"live-no-leader", nil, errors.New(noLeaderAnswer), quorumOptions{ps: floatList{0.01}, pSet: true, zoneLabel: "zone", format: "table"}, true},
+		{"live-no-leader-json", nil, errors.New(noLeaderAnswer), quorumOptions{ps: floatList{0.01}, pSet: true, zoneLabel: "zone", format: "json"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

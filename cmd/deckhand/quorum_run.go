@@ -65,10 +65,6 @@ func runQuorum(ctx context.Context, w, errw io.Writer, o quorumOptions) error {
 	if o.format != quorumFormatTable && o.format != quorumFormatJSON {
 		return fmt.Errorf("--format %q is not supported: use table or json", o.format)
 	}
-	p, pGiven, err := o.nodeDownP()
-	if err != nil {
-		return quorumFlagError(err)
-	}
 	if err := o.checkCombination(); err != nil {
 		return err
 	}
@@ -76,6 +72,13 @@ func runQuorum(ctx context.Context, w, errw io.Writer, o quorumOptions) error {
 		if err := quorum.ValidateP(quorum.ZoneDownP, o.zoneP); err != nil {
 			return quorumFlagError(err)
 		}
+	}
+	if o.plot != "" {
+		return quorumFlagError(runQuorumPlot(w, o))
+	}
+	p, pGiven, err := o.nodeDownP()
+	if err != nil {
+		return quorumFlagError(err)
 	}
 	if !o.offline() {
 		c, err := o.engine.connect(ctx)
@@ -104,41 +107,84 @@ func runQuorum(ctx context.Context, w, errw io.Writer, o quorumOptions) error {
 
 // offline reports whether the flags ask for math rather than a live check.
 func (o quorumOptions) offline() bool {
-	return o.managersSet || o.zonesSet || o.table || o.targetSet
+	return o.managersSet || o.zonesSet || o.table || o.targetSet || o.plot != ""
 }
 
-// nodeDownP is the node probability from --p or --mtbf/--mttr, and whether
-// one of them was given.
-func (o quorumOptions) nodeDownP() (float64, bool, error) {
+// nodeP is one node failure probability and how a plot's legend names it.
+type nodeP struct {
+	p     float64
+	label string
+}
+
+// nodeDownPs are the node probabilities from --p or from --mtbf and --mttr
+// (every MTBF with every MTTR, in the order given); none when neither was
+// given.
+func (o quorumOptions) nodeDownPs() ([]nodeP, error) {
 	if o.pSet && (o.mtbf != "" || o.mttr != "") {
-		return 0, false, errors.New("--p and --mtbf/--mttr both give the node failure probability: use one or the other")
+		return nil, errors.New("--p and --mtbf/--mttr both give the node failure probability: use one or the other")
 	}
+	var out []nodeP
 	if o.pSet {
-		if err := quorum.ValidateP(quorum.NodeDownP, o.p); err != nil {
-			return 0, false, err
+		for _, p := range o.ps {
+			if err := quorum.ValidateP(quorum.NodeDownP, p); err != nil {
+				return nil, err
+			}
+			out = append(out, nodeP{p: p, label: "p = " + fmtProb(p)})
 		}
-		return o.p, true, nil
+		return out, nil
 	}
 	if o.mtbf == "" && o.mttr == "" {
-		return 0, false, nil
+		return nil, nil
 	}
 	if o.mtbf == "" || o.mttr == "" {
-		return 0, false, errors.New("--mtbf and --mttr go together: give both, such as --mtbf 2000h --mttr 4h")
+		return nil, errors.New("--mtbf and --mttr go together: give both, such as --mtbf 2000h --mttr 4h")
 	}
-	mtbf, err := quorum.ParseDuration(o.mtbf)
-	if err != nil {
-		return 0, false, fmt.Errorf("--mtbf: %w", err)
+	for _, mtbfText := range strings.Split(o.mtbf, ",") {
+		mtbf, err := quorum.ParseDuration(strings.TrimSpace(mtbfText))
+		if err != nil {
+			return nil, fmt.Errorf("--mtbf: %w", err)
+		}
+		for _, mttrText := range strings.Split(o.mttr, ",") {
+			mttr, err := quorum.ParseDuration(strings.TrimSpace(mttrText))
+			if err != nil {
+				return nil, fmt.Errorf("--mttr: %w", err)
+			}
+			p, err := quorum.FromMTBF(mtbf, mttr)
+			if err != nil {
+				return nil, err
+			}
+			label := fmt.Sprintf("MTBF %s, MTTR %s: p = %.4g", strings.TrimSpace(mtbfText), strings.TrimSpace(mttrText), p)
+			out = append(out, nodeP{p: p, label: label})
+		}
 	}
-	mttr, err := quorum.ParseDuration(o.mttr)
-	if err != nil {
-		return 0, false, fmt.Errorf("--mttr: %w", err)
+	return out, nil
+}
+
+// nodeDownP is the one node probability of the text modes and the live
+// check, and whether it was given.
+func (o quorumOptions) nodeDownP() (float64, bool, error) {
+	ps, err := o.nodeDownPs()
+	switch {
+	case err != nil:
+		return 0, false, err
+	case len(ps) == 0:
+		return 0, false, nil
+	case len(ps) > 1 && o.pSet:
+		return 0, false, fmt.Errorf("--p lists %d probabilities and only --plot draws several: give one, such as --p 0.01", len(ps))
+	case len(ps) > 1:
+		return 0, false, fmt.Errorf("--mtbf and --mttr give %d probabilities and only --plot draws several: give one of each, such as --mtbf 2000h --mttr 4h", len(ps))
 	}
-	p, err := quorum.FromMTBF(mtbf, mttr)
-	return p, err == nil, err
+	return ps[0].p, true, nil
 }
 
 // checkCombination refuses flags that ask for different things at once.
 func (o quorumOptions) checkCombination() error {
+	if o.plotRange != "" && o.plot == "" {
+		return errors.New("--plot-range sets the counts --plot draws: add --plot FILE.svg or drop --plot-range")
+	}
+	if o.plot != "" {
+		return o.checkPlotCombination()
+	}
 	if o.table && (o.managersSet || o.targetSet || o.zonesSet) {
 		return errors.New("--table shows 1 to 9 managers: drop --managers, --target and --zones (--zone-count and --zone-p add a zone column)")
 	}

@@ -18,10 +18,12 @@ debounced: applied after --debounce-min of quiet, never later than
 When the engine is unreachable or the event stream breaks, watch retries with
 exponential back-off and leaves the last good config in place; a config that
 fails its test is never left on disk. Each apply is logged on stderr with the
-servers added and removed. --metrics-addr serves /healthz (200 once a config
-was applied and the engine is reachable, 503 otherwise) and Prometheus text on
-/metrics.`,
-		Example: `  # Keep nginx pointing at two stacks, metrics on localhost
+servers added and removed. --metrics-addr serves a status page on / (every
+route with its upstream, servers, nodes and tasks, what the last changes added
+and removed, the last test and reload, the engine; it reloads itself every 2 s
+and runs no script), /healthz (200 once a config was applied and the engine is
+reachable, 503 otherwise) and Prometheus text on /metrics.`,
+		Example: `  # Keep nginx pointing at two stacks; status page, health and metrics on localhost
   deckhand watch --out /etc/nginx/conf.d/deckhand.conf --metrics-addr 127.0.0.1:9180 my-cool-app blog
 
   # Only edge nodes, by host name, nginx listening on 8080

@@ -30,10 +30,10 @@ func runWatch(ctx context.Context, o nginxOptions, errw io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("listen on --metrics-addr %s: %w; pick a free address", o.metricsAddr, err)
 		}
-		srv := &http.Server{Handler: met.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: watchHandler(met, log), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
-		log.Info("serving metrics", "addr", ln.Addr().String())
+		log.Info("serving the status page, /healthz and /metrics", "addr", ln.Addr().String())
 	}
 	c, err := connectEngineWithRetry(ctx, o.target, log)
 	if err != nil {
