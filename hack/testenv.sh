@@ -10,7 +10,8 @@
 # and only acts when it is not.
 #
 #   hack/testenv.sh up      install, start and record what is missing
-#   hack/testenv.sh down    stop what "up" started (the registry; dockerd only if "up" started it)
+#   hack/testenv.sh down    stop what "up" started (the registry; dockerd only if "up" started it);
+#                           the current engine build stays cached
 #   hack/testenv.sh status  print the recorded facts and whether each part answers
 #
 # The facts the Go tests need (registry address, user, password, docker socket,
