@@ -56,9 +56,9 @@ nginx_cmd() { nginx -e stderr -p "$NGINX_DIR/" -c nginx.conf "$@"; }
 # set_up runs the tests' own set-up: the engine and its swarm, nginx and the
 # registry, installed and started when absent.
 set_up() {
-	step "setting up the engine, its swarm, nginx and the registry as make test does: hack/testenv.sh up"
+	step "setting up the engine, its swarm, nginx and the registry as make test does: hack/testenv.sh up --runtime-only"
 	need_root "make demo"
-	hack/testenv.sh up 2>&1 | sed 's/^/    | /' ||
+	hack/testenv.sh up --runtime-only 2>&1 | sed 's/^/    | /' ||
 		die "hack/testenv.sh up failed; do what its message above says and rerun make demo"
 }
 

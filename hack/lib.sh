@@ -41,6 +41,17 @@ docker() {
 	DOCKER_HOST=$DOCKER_HOST_URL DOCKER_CONTEXT='' "$bin" "$@"
 }
 
+# json_str prints $1 as a JSON string literal.
+json_str() {
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=${s//$'\n'/\\n}
+	s=${s//$'\t'/\\t}
+	s=$(printf '%s' "$s" | tr -d '\000-\037')
+	printf '"%s"' "$s"
+}
+
 engine_answers() { docker info >/dev/null 2>&1; }
 
 # alive PIDFILE NAME succeeds when PIDFILE names a running process whose

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # hack/testenv.sh brings up (or down) what deckhand's end-to-end tests and its
 # demo need on this machine: a Docker engine that is a single-node swarm
-# manager, nginx, and an authenticated registry on 127.0.0.1:5000. It is the one
-# set-up path: make test, make testenv and make demo (examples/demo.sh) run it.
+# manager, nginx, an authenticated registry on 127.0.0.1:5000, Debian's
+# openssh-server and openssl (the tests start their own sshd and make their own
+# certificates), and the current engine (dockerd and runc built from the Go
+# module proxy once per machine, cached). It is the one set-up path: make test,
+# make testenv and make demo (examples/demo.sh) run it.
 # It is idempotent: every step first checks whether its part is already there
 # and only acts when it is not.
 #
 #   hack/testenv.sh up      install, start and record what is missing
-#   hack/testenv.sh down    stop what "up" started (the registry; dockerd only if "up" started it)
+#   hack/testenv.sh up --runtime-only
+#                           only what running deckhand needs (make demo): no
+#                           sshd, openssl, chromium or current engine build
+#   hack/testenv.sh down    stop what "up" started (the registry; dockerd only if "up" started it);
+#                           the current engine build stays cached
 #   hack/testenv.sh status  print the recorded facts and whether each part answers
 #
-# The facts the Go tests need (registry address, user, password, docker socket)
+# The facts the Go tests need (registry address, user, password, docker socket,
+# sshd, openssl, the current engine's binaries or why it could not be built)
 # are written to $DECKHAND_TESTENV_DIR/env.json (default /var/lib/deckhand-testenv),
 # which internal/testenv reads.
 set -euo pipefail
@@ -20,18 +28,36 @@ ENV_FILE=$STATE_DIR/env.json
 REGISTRY_ADDR=127.0.0.1:5000
 REGISTRY_USER=deckhand
 REG_DIR=$STATE_DIR/registry
+# The current engine: built with go install from the Go module proxy into
+# ENGINE_DIR, rebuilt only when these pins change (ENGINE_DIR/built-from).
+ENGINE_DIR=$STATE_DIR/engines/current
+DOCKERD_PKG=github.com/moby/moby/v2/cmd/dockerd
+DOCKERD_VERSION=v2.0.0-beta.24
+RUNC_PKG=github.com/opencontainers/runc
+RUNC_VERSION=v1.5.3
+CALLER_PATH=$PATH # to find the caller's go toolchain after PATH is reset
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 PROG=testenv
 # shellcheck source=hack/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages() {
-	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, iptables, busybox-static, chromium)"
-	local missing=() pair
-	for pair in dockerd:docker.io nginx:nginx-light docker-registry:docker-registry \
-		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables busybox:busybox-static \
-		chromium:chromium; do
-		command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, iptables, busybox-static, chromium, openssh-server, openssl, gcc)"
+	# Each pair is COMMAND:PACKAGE, or /PATH:PACKAGE for a file the package installs.
+	local missing=() pair what
+	local pairs=(dockerd:docker.io nginx:nginx-light docker-registry:docker-registry
+		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables busybox:busybox-static)
+	if [ "$FOR_TESTS" = 1 ]; then
+		pairs+=(/usr/sbin/sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client openssl:openssl
+			chromium:chromium gcc:gcc /usr/include/stdio.h:libc6-dev)
+	fi
+	for pair in "${pairs[@]}"; do
+		what=${pair%%:*}
+		case $what in
+		/*) [ -e "$what" ] && continue ;;
+		*) command -v "$what" >/dev/null 2>&1 && continue ;;
+		esac
+		case " ${missing[*]} " in *" ${pair#*:} "*) ;; *) missing+=("${pair#*:}") ;; esac
 	done
 	if [ ${#missing[@]} -eq 0 ]; then
 		info "all present"
@@ -40,7 +66,8 @@ install_packages() {
 	command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get to install them; install them by hand"
 	info "installing ${missing[*]} with apt-get (services are not auto-started)"
 	# Packages' maintainer scripts must not start their own daemons (nginx on
-	# :80, a registry on :5000): policy-rc.d exit 101 forbids it while we install.
+	# :80, a registry on :5000, sshd on :22): policy-rc.d exit 101 forbids it
+	# while we install. The tests start their own sshd with their own config.
 	local policy=/usr/sbin/policy-rc.d made_policy=
 	if [ ! -e "$policy" ]; then
 		printf '#!/bin/sh\nexit 101\n' >"$policy"
@@ -195,10 +222,115 @@ EOF
 	info "registry answers and refuses a wrong password"
 }
 
+# find_go prints the go toolchain to build with: $GO (make passes it), else
+# the caller's PATH, else Go's default install location.
+find_go() {
+	local g
+	for g in "${GO:-}" go /usr/local/go/bin/go; do
+		[ -n "$g" ] || continue
+		g=$(PATH=$CALLER_PATH:$PATH type -P "$g") && {
+			printf '%s\n' "$g"
+			return
+		}
+	done
+	return 1
+}
+
+# engine_versions sets DOCKERD_VER and RUNC_VER from the binaries in $1 and
+# fails when either does not run.
+engine_versions() {
+	DOCKERD_VER=$("$1/dockerd" --version 2>&1) && RUNC_VER=$("$1/runc" --version 2>&1) || return 1
+	RUNC_VER=${RUNC_VER%%$'\n'*}
+	case $DOCKERD_VER in "Docker version "*) ;; *) return 1 ;; esac
+}
+
+# go_install DIR LOG LDFLAGS PKG@VERSION runs go install (with cgo) into DIR,
+# printing a line every minute so a long first build does not look hung.
+go_install() {
+	local dir=$1 log=$2 ldflags=$3 pkg=$4 t0=$SECONDS hb rc=0
+	printf '\n$ GOBIN=%s CGO_ENABLED=1 go install -ldflags %q %s\n' "$dir" "$ldflags" "$pkg" >>"$log"
+	(while sleep 60; do info "... still building ($((SECONDS - t0))s so far)"; done) &
+	hb=$!
+	env GOBIN="$dir" CGO_ENABLED=1 nice -n 10 "$GO_BIN" install -ldflags "$ldflags" "$pkg" >>"$log" 2>&1 </dev/null || rc=$?
+	kill "$hb" 2>/dev/null || true
+	wait "$hb" 2>/dev/null || true
+	return $rc
+}
+
+# build_failed records why the current engine is unavailable and warns; the
+# tests that need it then fail in CI and skip elsewhere, naming this reason.
+build_failed() {
+	ENGINE_ERR=$1
+	printf '%s: warning: %s\n' "$PROG" "$ENGINE_ERR" >&2
+}
+
+# build_current_engine builds the current engine's dockerd and a runc new
+# enough for it (Debian's runc 1.1 lacks the time namespace it asks for) into
+# ENGINE_DIR, once per machine: it skips the build when both binaries are
+# there, run, and were built from the pinned versions.
+build_current_engine() {
+	local want="$DOCKERD_PKG@$DOCKERD_VERSION $RUNC_PKG@$RUNC_VERSION" pkg
+	local log=$STATE_DIR/engine-build.log tmp t0=$SECONDS
+	step "checking the current engine ($DOCKERD_PKG@$DOCKERD_VERSION, runc $RUNC_VERSION) in $ENGINE_DIR"
+	ENGINE_ERR=
+	if [ "$(cat "$ENGINE_DIR/built-from" 2>/dev/null)" = "$want" ] && engine_versions "$ENGINE_DIR"; then
+		info "cached: $DOCKERD_VER; $RUNC_VER"
+		return
+	fi
+	if [ "$FOR_TESTS" = 0 ]; then
+		ENGINE_ERR="not built: hack/testenv.sh up --runtime-only skips it; run hack/testenv.sh up (make testenv)"
+		info "skipped (--runtime-only: only the tests use it)"
+		return
+	fi
+	GO_BIN=$(find_go) || {
+		build_failed "no go toolchain (not \$GO, not on PATH, not /usr/local/go/bin/go) to build the current engine; install Go and rerun hack/testenv.sh up"
+		return
+	}
+	info "building it with $("$GO_BIN" version | cut -d' ' -f3) go install from the Go module proxy ($(go_proxy))"
+	info "the first build takes ~5 minutes on 2 cores; later runs reuse it (log: $log)"
+	tmp=$ENGINE_DIR.tmp
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	: >"$log"
+	# dockerd built by go install says "library-import" unless told its version,
+	# as moby's own build does; runc needs cgo (its nsenter is C) and is built
+	# without the seccomp tag.
+	local dockerd_ldflags="-X github.com/moby/moby/v2/dockerversion.Version=${DOCKERD_VERSION#v}"
+	for pkg in "$DOCKERD_PKG@$DOCKERD_VERSION" "$RUNC_PKG@$RUNC_VERSION"; do
+		local ldflags=''
+		[ "$pkg" != "$DOCKERD_PKG@$DOCKERD_VERSION" ] || ldflags=$dockerd_ldflags
+		if ! go_install "$tmp" "$log" "$ldflags" "$pkg"; then
+			tail -n 15 "$log" >&2
+			if grep -qiE 'proxy|410 Gone|404 Not Found|verifying module|checksum mismatch|dial tcp|no such host|TLS handshake|connection refused' "$log"; then
+				build_failed "the Go module proxy ($(go_proxy)) refused or could not serve $pkg: $(grep -iE 'proxy|410 Gone|404 Not Found|verifying|checksum|dial tcp|no such host|TLS|refused' "$log" | tail -n 1) (full log: $log)"
+			else
+				build_failed "go install $pkg failed: $(tail -n 1 "$log") (full log: $log)"
+			fi
+			rm -rf "$tmp"
+			return
+		fi
+	done
+	if ! engine_versions "$tmp"; then
+		build_failed "the built engine does not run: dockerd --version: $("$tmp/dockerd" --version 2>&1 | head -n 1); runc --version: $("$tmp/runc" --version 2>&1 | head -n 1)"
+		rm -rf "$tmp"
+		return
+	fi
+	printf '%s\n' "$want" >"$tmp/built-from"
+	rm -rf "$ENGINE_DIR"
+	mv "$tmp" "$ENGINE_DIR"
+	info "built in $((SECONDS - t0))s: $DOCKERD_VER; $RUNC_VER"
+}
+
+go_proxy() { PATH=$CALLER_PATH:$PATH "$GO_BIN" env GOPROXY 2>/dev/null || echo "GOPROXY unknown"; }
+
 write_env() {
 	step "writing $ENV_FILE"
-	local started_dockerd=false
+	local started_dockerd=false current_dockerd='' current_runc=''
 	alive "$STATE_DIR/dockerd.pid" dockerd && started_dockerd=true
+	if [ -z "${ENGINE_ERR:-}" ]; then
+		current_dockerd=$ENGINE_DIR/dockerd
+		current_runc=$ENGINE_DIR/runc
+	fi
 	(
 		umask 077
 		cat >"$ENV_FILE.tmp" <<EOF
@@ -210,7 +342,17 @@ write_env() {
     "user": "$REGISTRY_USER",
     "password": "$(cat "$REG_DIR/password")"
   },
-  "started_dockerd": $started_dockerd
+  "started_dockerd": $started_dockerd,
+  "sshd": $(json_str "$(type -P sshd || true)"),
+  "openssl": $(json_str "$(type -P openssl || true)"),
+  "current_engine": {
+    "dockerd": $(json_str "$current_dockerd"),
+    "runc": $(json_str "$current_runc"),
+    "dockerd_version": $(json_str "${DOCKERD_VER:-}"),
+    "runc_version": $(json_str "${RUNC_VER:-}"),
+    "built_from": $(json_str "$DOCKERD_PKG@$DOCKERD_VERSION $RUNC_PKG@$RUNC_VERSION"),
+    "error": $(json_str "${ENGINE_ERR:-}")
+  }
 }
 EOF
 	)
@@ -230,6 +372,14 @@ summary() {
 	echo "  registry:   http://$REGISTRY_ADDR ($reg, user $REGISTRY_USER, password in $REG_DIR/password)"
 	echo "  nginx:      $(command -v nginx || echo missing)"
 	echo "  docker CLI: $dclient (first on PATH)"
+	echo "  sshd:       $(type -P sshd || echo missing); openssl: $(type -P openssl || echo missing)"
+	if [ -n "${ENGINE_ERR:-}" ]; then
+		echo "  current:    unavailable: $ENGINE_ERR"
+	elif engine_versions "$ENGINE_DIR"; then
+		echo "  current:    $ENGINE_DIR ($DOCKERD_VER; $RUNC_VER)"
+	else
+		echo "  current:    not built (hack/testenv.sh up builds it into $ENGINE_DIR)"
+	fi
 	echo "  facts:      $ENV_FILE"
 }
 
@@ -244,6 +394,7 @@ cmd_up() {
 	start_engine
 	init_swarm
 	start_registry
+	build_current_engine
 	write_env
 	summary
 	echo "ready in $((SECONDS - t0))s"
@@ -269,8 +420,19 @@ cmd_down() {
 	fi
 }
 
+FOR_TESTS=1
 case "${1:-}" in
-up) cmd_up ;;
+up)
+	case "${2:-}" in
+	"") ;;
+	--runtime-only) FOR_TESTS=0 ;;
+	*)
+		echo "usage: hack/testenv.sh up [--runtime-only]" >&2
+		exit 2
+		;;
+	esac
+	cmd_up
+	;;
 down) cmd_down ;;
 status) summary ;;
 *)

@@ -35,6 +35,9 @@ var forwardRule = []string{"FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"
 // netnsName is node n's (1-based) network namespace, also its cgroup parent.
 func netnsName(n int) string { return fmt.Sprintf("dh%d", n) }
 
+// netnsPath is where "ip netns add" binds the namespace named ns.
+func netnsPath(ns string) string { return filepath.Join("/var/run/netns", ns) }
+
 // nodeAddr is node n's (1-based) address on the bridge.
 func nodeAddr(n int) string { return fmt.Sprintf("10.99.0.1%d", n) }
 
@@ -121,7 +124,7 @@ func cleanupHost() error {
 func cleanupNode(n int) []error {
 	var errs []error
 	ns := netnsName(n)
-	nsPath := filepath.Join("/var/run/netns", ns)
+	nsPath := netnsPath(ns)
 	_, nsErr := os.Stat(nsPath)
 	cgroups := cgroupDirs(ns)
 	if nsErr != nil && len(cgroups) == 0 {

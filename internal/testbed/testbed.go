@@ -2,7 +2,10 @@
 // end-to-end tests: one dockerd per node, each in its own network namespace
 // on the bridge br-dh (node I at 10.99.0.1I, engine socket /run/dhI.sock,
 // hostname nodeI), joined as managers (and workers), with the test registry
-// relayed to 10.99.0.1:5000 for the nodes. It can crash, stop and restart a
+// relayed to 10.99.0.1:5000 for the nodes. The nodes run Debian's engine or
+// the current one (Options.Engine); each can also listen on
+// tcp://10.99.0.1I:2376 with --tlsverify (Options.TLS) and run an sshd on
+// 10.99.0.1I:22 whose sessions reach its engine (Options.SSH). It can crash, stop and restart a
 // node's engine, and tears everything down when the test ends, pass or fail;
 // it also removes what a crashed earlier run left behind. One test bed runs
 // per machine at a time: New waits for the previous one to finish.
@@ -34,11 +37,43 @@ import (
 // RegistryPort is the port of the relayed test registry on BridgeAddr.
 const RegistryPort = "5000"
 
+// TLSPort is the port of a node's TLS listener (Options.TLS).
+const TLSPort = "2376"
+
+// Engine is which Docker engine the nodes run.
+type Engine int
+
+const (
+	// EngineDebian is Debian's docker.io (Engine 20.10, API 1.41), the default.
+	EngineDebian Engine = iota
+	// EngineCurrent is the current engine hack/testenv.sh up builds
+	// (testenv.CurrentEngine), run with its own runc under Debian's containerd.
+	EngineCurrent
+)
+
+func (e Engine) String() string {
+	switch e {
+	case EngineDebian:
+		return "debian"
+	case EngineCurrent:
+		return "current"
+	}
+	return fmt.Sprintf("Engine(%d)", int(e))
+}
+
 // Options says what swarm to bring up.
 type Options struct {
-	Managers int  // manager nodes; 3 when zero
-	Workers  int  // worker nodes, after the managers
-	Registry bool // relay the test registry (testenv.Registry) to BridgeAddr:5000 for the nodes
+	Managers int    // manager nodes; 3 when zero
+	Workers  int    // worker nodes, after the managers
+	Registry bool   // relay the test registry (testenv.Registry) to BridgeAddr:5000 for the nodes
+	Engine   Engine // which engine every node runs; Debian's when zero
+	// TLS makes every engine also listen on tcp://ADDR:2376 with --tlsverify
+	// and certificates the test makes with openssl (Bed.TLS, Node.TLSHost).
+	TLS bool
+	// SSH runs an sshd in every node's namespace on ADDR:22 whose sessions
+	// reach that node's engine (SetEnv DOCKER_HOST); Bed.SSH is the client
+	// side, Node.SSHHost the engine address.
+	SSH bool
 	// HeartbeatPeriod is the swarm dispatcher heartbeat; zero keeps swarm's
 	// default (5s). Shorter makes a stopped node show as down sooner.
 	HeartbeatPeriod time.Duration
@@ -52,13 +87,20 @@ type Node struct {
 	Host    string // engine address for DOCKER_HOST: unix:///run/dh1.sock
 	Manager bool   // joined as a manager
 	ID      string // swarm node ID
+	// TLSHost is the engine's TLS address, tcp://10.99.0.11:2376 (Options.TLS).
+	TLSHost string
+	// SSHHost is the engine address through the node's sshd,
+	// ssh://root@10.99.0.11 (Options.SSH); SSH is that sshd.
+	SSHHost string
+	SSH     *testenv.SSHServer
 
-	client *client.Client
-	dir    string // state directory (data root, logs)
-	ns     string // network namespace and cgroup parent
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the running dockerd exits
+	client  *client.Client
+	dir     string // state directory (data root, logs)
+	ns      string // network namespace and cgroup parent
+	dockerd *testenv.Daemon
+	tls     *serverTLS // the engine's certificate (Options.TLS)
+	engine  Engine
+	current testenv.CurrentBuild // the binaries for EngineCurrent
 }
 
 // Bed is a running multi-node swarm.
@@ -66,8 +108,12 @@ type Bed struct {
 	Nodes []*Node
 	// Took is how long New took to bring the swarm up.
 	Took time.Duration
+	// Engine is the engine the nodes run.
+	Engine Engine
 
 	t        testing.TB
+	tls      *bedTLS
+	ssh      *testenv.SSHClient
 	log      *slog.Logger
 	lock     *os.File
 	registry testenv.RegistryInfo
@@ -104,8 +150,26 @@ func New(t testing.TB, opts Options) *Bed {
 			testenv.Unavailable(t, "the test bed needs %s on PATH; run `make testenv` to install docker.io and iproute2", tool)
 		}
 	}
+	var current testenv.CurrentBuild
+	switch opts.Engine {
+	case EngineDebian:
+	case EngineCurrent:
+		current = testenv.CurrentEngine(t)
+	default:
+		t.Fatalf("testbed: unknown engine %v", opts.Engine)
+	}
 	start := time.Now()
-	b := &Bed{t: t, log: slog.New(slog.NewTextHandler(tlog{t}, nil)).With("component", "testbed")}
+	b := &Bed{t: t, Engine: opts.Engine, log: slog.New(slog.NewTextHandler(tlog{t}, nil)).With("component", "testbed")}
+	if opts.TLS {
+		tls, err := newBedTLS(testenv.OpenSSL(t), t.TempDir())
+		if err != nil {
+			t.Fatalf("testbed: make TLS certificates: %v", err)
+		}
+		b.tls = tls
+	}
+	if opts.SSH {
+		b.ssh = testenv.NewSSHClient(t)
+	}
 	if opts.Registry {
 		r := testenv.Registry(t)
 		b.hostReg = r.Addr
@@ -123,11 +187,18 @@ func New(t testing.TB, opts Options) *Bed {
 	if err := cleanupHost(); err != nil {
 		t.Fatalf("testbed: remove the leftovers of an earlier run: %v; remove them by hand (ip netns, ip link del %s, iptables -D FORWARD ...)", err, bridge)
 	}
-	if err := b.up(opts); err != nil {
+	if err := b.up(opts, current); err != nil {
 		t.Fatalf("testbed: %v", err)
 	}
+	if opts.SSH {
+		for _, n := range b.Nodes {
+			n.SSH = b.ssh.Serve(t, testenv.SSHListen(n.Addr+":22"), testenv.SSHNetns(netnsPath(n.ns)), testenv.SSHDockerHost(n.Host))
+			n.SSHHost = n.SSH.Host
+		}
+	}
 	b.Took = time.Since(start)
-	b.log.Info("swarm up", "managers", opts.Managers, "workers", opts.Workers, "took", b.Took.Round(time.Millisecond))
+	b.log.Info("swarm up", "engine", opts.Engine, "managers", opts.Managers, "workers", opts.Workers,
+		"tls", opts.TLS, "ssh", opts.SSH, "took", b.Took.Round(time.Millisecond))
 	return b
 }
 
@@ -157,7 +228,7 @@ func (b *Bed) acquire() error {
 	}
 }
 
-func (b *Bed) up(opts Options) error {
+func (b *Bed) up(opts Options, current testenv.CurrentBuild) error {
 	if err := setupBridge(); err != nil {
 		return err
 	}
@@ -167,6 +238,15 @@ func (b *Bed) up(opts Options) error {
 		node := &Node{
 			Index: i, Name: fmt.Sprintf("node%d", num), Addr: nodeAddr(num), Host: "unix://" + socketPath(num),
 			Manager: i < opts.Managers, ns: netnsName(num), dir: filepath.Join(stateRoot, netnsName(num)),
+			engine: opts.Engine, current: current,
+		}
+		if b.tls != nil {
+			st, err := b.tls.server(node.Name, node.Addr)
+			if err != nil {
+				return fmt.Errorf("TLS certificate for %s: %w", node.Name, err)
+			}
+			node.tls = st
+			node.TLSHost = "tcp://" + node.Addr + ":" + TLSPort
 		}
 		if err := setupNetns(num); err != nil {
 			return err
@@ -271,15 +351,6 @@ func (b *Bed) settled(nodes []swarm.Node) bool {
 
 // start runs the node's dockerd inside its namespace and waits until it answers.
 func (n *Node) start() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd != nil {
-		select {
-		case <-n.done:
-		default:
-			return fmt.Errorf("the engine of %s is already running", n.Name)
-		}
-	}
 	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		return err
 	}
@@ -287,18 +358,34 @@ func (n *Node) start() error {
 	if err := os.WriteFile(cfg, []byte("{}\n"), 0o600); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(n.dir, "dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
+	if n.dockerd == nil {
+		n.dockerd = &testenv.Daemon{
+			Name: "the engine of " + n.Name, Argv: n.dockerdArgv(cfg), Log: filepath.Join(n.dir, "dockerd.log"),
+			Timeout: 90 * time.Second,
+			Ready: func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_, err := n.client.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+				return err
+			},
+		}
 	}
-	defer logf.Close()
+	return n.dockerd.Start()
+}
+
+// dockerdArgv is the command that runs the node's engine in its namespace.
+func (n *Node) dockerdArgv(cfg string) []string {
 	num := n.Index + 1
+	dockerd := "dockerd"
+	if n.engine == EngineCurrent {
+		dockerd = n.current.Dockerd
+	}
 	// nsenter, not "ip netns exec", which remounts /sys and loses the cgroup v1
 	// mounts; a private mount namespace keeps the node's mounts off the host.
-	cmd := exec.Command("nsenter", "--net=/var/run/netns/"+n.ns,
+	argv := []string{"nsenter", "--net=" + netnsPath(n.ns),
 		"unshare", "--uts", "--mount", "--propagation", "private",
 		"sh", "-c", `hostname "$0" && exec "$@"`, n.Name,
-		"dockerd",
+		dockerd,
 		"--config-file", cfg,
 		"--data-root", filepath.Join(n.dir, "data"),
 		"--exec-root", filepath.Join(execRoot, n.ns),
@@ -306,69 +393,37 @@ func (n *Node) start() error {
 		"--pidfile", filepath.Join(n.dir, "dockerd.pid"),
 		"--cgroup-parent", n.ns,
 		"--bip", fmt.Sprintf("172.30.%d.1/24", num),
-		"--insecure-registry", BridgeAddr+":"+RegistryPort,
+		"--insecure-registry", BridgeAddr + ":" + RegistryPort,
 		"--log-level", "warn",
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the engine of %s: %w", n.Name, err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	n.cmd, n.done = cmd, done
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := n.client.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("the engine of %s exited while starting: %s\n%s", n.Name, cmd.ProcessState, n.logTail(20))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the engine of %s did not answer on %s within 90s: %v\n%s", n.Name, n.Host, err, n.logTail(20))
-		}
+	if n.tls != nil {
+		argv = append(argv, "--host", n.TLSHost, "--tlsverify",
+			"--tlscacert", n.tls.ca, "--tlscert", n.tls.cert, "--tlskey", n.tls.key)
 	}
+	if n.engine == EngineCurrent {
+		// Debian's runc 1.1 lacks the time namespace the current engine asks
+		// for; its seccomp profile needs a runc built with seccomp, and the
+		// userland proxy binary is not built.
+		argv = append(argv, "--add-runtime", "newrunc="+n.current.Runc, "--default-runtime", "newrunc",
+			"--seccomp-profile", "unconfined", "--userland-proxy=false")
+	}
+	return argv
 }
 
 // signal sends sig to the node's dockerd and waits up to wait for it to exit.
 func (n *Node) signal(sig syscall.Signal, wait time.Duration) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
+	if n.dockerd == nil {
 		return nil
 	}
-	select {
-	case <-n.done:
-		return nil
-	default:
-	}
-	if err := n.cmd.Process.Signal(sig); err != nil {
-		return fmt.Errorf("signal the engine of %s: %w", n.Name, err)
-	}
-	select {
-	case <-n.done:
-		return nil
-	case <-time.After(wait):
-		_ = n.cmd.Process.Kill()
-		<-n.done
-		return fmt.Errorf("the engine of %s did not stop within %s after %s; killed it", n.Name, wait, sig)
-	}
+	return n.dockerd.Signal(sig, wait)
 }
 
 // logTail is the end of the node's dockerd log.
 func (n *Node) logTail(lines int) string {
-	b, _ := os.ReadFile(filepath.Join(n.dir, "dockerd.log"))
-	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
+	if n.dockerd == nil {
+		return ""
 	}
-	return strings.Join(all, "\n")
+	return n.dockerd.LogTail(lines)
 }
 
 func (b *Bed) node(i int) *Node {
@@ -402,14 +457,65 @@ func (b *Bed) Addrs() []string {
 // Env is the process environment with DOCKER_HOST pointing at node i, for
 // running the deckhand or docker binaries against it.
 func (b *Bed) Env(i int) []string {
+	return append(envWithoutTarget(), "DOCKER_HOST="+b.node(i).Host)
+}
+
+// TLSEnv is the process environment that reaches node i's engine over TLS:
+// DOCKER_HOST=tcp://ADDR:2376, DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH
+// holding the client certificate. It needs Options.TLS.
+func (b *Bed) TLSEnv(i int) []string {
+	n, f := b.node(i), b.TLS()
+	return append(envWithoutTarget(), "DOCKER_HOST="+n.TLSHost, "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH="+f.Dir)
+}
+
+// SSHEnv is the process environment that reaches node i's engine through
+// its sshd: DOCKER_HOST=ssh://root@ADDR and the ssh shim first on PATH. It
+// needs Options.SSH.
+func (b *Bed) SSHEnv(i int) []string {
+	n := b.node(i)
+	return append(b.SSH().PathEnv(envWithoutTarget()), "DOCKER_HOST="+n.SSHHost)
+}
+
+// envWithoutTarget is the process environment without the variables that
+// choose a docker engine.
+func envWithoutTarget() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); k == "DOCKER_HOST" || k == "DOCKER_CONTEXT" || k == "DOCKER_TLS_VERIFY" || k == "DOCKER_CERT_PATH" {
-			continue
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH":
+		default:
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
-	return append(env, "DOCKER_HOST="+b.node(i).Host)
+	return env
+}
+
+// TLS is the client certificate set the nodes' TLS listeners accept. It
+// needs Options.TLS.
+func (b *Bed) TLS() TLSFiles {
+	if b.tls == nil {
+		b.t.Fatalf("testbed: the engines do not listen on TLS; set Options.TLS")
+	}
+	return b.tls.client
+}
+
+// UntrustedTLS is a client certificate set the engines reject: it trusts the
+// bed's CA but its certificate is signed by another one. It needs Options.TLS.
+func (b *Bed) UntrustedTLS() TLSFiles {
+	if b.tls == nil {
+		b.t.Fatalf("testbed: the engines do not listen on TLS; set Options.TLS")
+	}
+	return b.tls.untrusted
+}
+
+// SSH is the ssh client side that trusts every node's sshd and whose key
+// they accept: put its ShimDir first on PATH (UsePATH, PathEnv). It needs
+// Options.SSH.
+func (b *Bed) SSH() *testenv.SSHClient {
+	if b.ssh == nil {
+		b.t.Fatalf("testbed: the nodes run no sshd; set Options.SSH")
+	}
+	return b.ssh
 }
 
 // Registry is the test registry as the nodes reach it (Addr 10.99.0.1:5000).
@@ -473,17 +579,7 @@ func (b *Bed) each(nodes []int, what string, f func(*Node) error) error {
 // Running reports whether node i's engine process is running.
 func (b *Bed) Running(i int) bool {
 	n := b.node(i)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
-		return false
-	}
-	select {
-	case <-n.done:
-		return false
-	default:
-		return true
-	}
+	return n.dockerd != nil && n.dockerd.Running()
 }
 
 // LoadImages copies images from another engine (usually testenv.Engine) into
@@ -552,6 +648,9 @@ func (b *Bed) Teardown() error {
 			}
 		}
 		for _, n := range b.Nodes {
+			if n.SSH != nil {
+				_ = n.SSH.Stop()
+			}
 			_ = n.signal(syscall.SIGKILL, 30*time.Second)
 			_ = n.client.Close()
 		}

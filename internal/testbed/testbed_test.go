@@ -250,10 +250,10 @@ func assertNothingLeft(t *testing.T) {
 	}
 }
 
-func TestWorkerLoadImagesAndEnv(t *testing.T) {
+func TestWorkerLoadImagesEnvTLSAndSSH(t *testing.T) {
 	host := testenv.Engine(t)
 	tag := testenv.BuildImage(t, host, "deckhand-testbed-load:"+testenv.UniqueName(t))
-	bed := New(t, Options{Managers: 1, Workers: 1})
+	bed := New(t, Options{Managers: 1, Workers: 1, TLS: true, SSH: true})
 	ctx := context.Background()
 
 	nodes, err := bed.Client(0).NodeList(ctx, client.NodeListOptions{})
@@ -277,14 +277,172 @@ func TestWorkerLoadImagesAndEnv(t *testing.T) {
 		}
 	}
 
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		testenv.Unavailable(t, "no docker client on PATH: %v", err)
-	}
-	cmd := exec.Command(docker, "info", "--format", "{{.Name}} {{.Swarm.NodeAddr}}")
-	cmd.Env = bed.Env(1)
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "node2 10.99.0.12" {
+	docker := dockerCLI(t)
+	if out, err := dockerWith(bed.Env(1), docker, "info", "--format", "{{.Name}} {{.Swarm.NodeAddr}}"); err != nil || out != "node2 10.99.0.12" {
 		t.Errorf("docker info with bed.Env(1) = %q, %v; want node2 10.99.0.12", out, err)
 	}
+	checkTLS(t, bed, 1, docker)
+	checkSSH(t, bed, 1, docker)
+}
+
+// dockerCLI is Debian's docker CLI (the engine's own), else the one on PATH.
+func dockerCLI(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/docker"); err == nil {
+		return "/usr/bin/docker"
+	}
+	p, err := exec.LookPath("docker")
+	if err != nil {
+		testenv.Unavailable(t, "no docker client: %v", err)
+	}
+	return p
+}
+
+// dockerWith runs the docker CLI with env and a fresh DOCKER_CONFIG and
+// returns its trimmed combined output.
+func dockerWith(env []string, docker string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg, err := os.MkdirTemp("", "deckhand-docker-config-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(cfg)
+	cmd := exec.CommandContext(ctx, docker, args...)
+	cmd.Env = append(env, "DOCKER_CONFIG="+cfg)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// checkTLS proves node i's engine answers on its TLS listener to the bed's
+// client certificate, by flags and by environment, and refuses a client
+// without a certificate and one with a certificate of another CA.
+func checkTLS(t *testing.T, bed *Bed, i int, docker string) {
+	t.Helper()
+	n, f := bed.Nodes[i], bed.TLS()
+	if want := "tcp://" + n.Addr + ":2376"; n.TLSHost != want {
+		t.Errorf("TLSHost = %q, want %q", n.TLSHost, want)
+	}
+	plain := envWithoutTarget()
+	out, err := dockerWith(plain, docker, "--tlsverify", "--tlscacert", f.CA, "--tlscert", f.Cert, "--tlskey", f.Key,
+		"-H", n.TLSHost, "info", "--format", "{{.Name}}")
+	if err != nil || out != n.Name {
+		t.Errorf("docker --tlsverify ... -H %s info = %q, %v; want %s", n.TLSHost, out, err, n.Name)
+	}
+	if out, err := dockerWith(bed.TLSEnv(i), docker, "info", "--format", "{{.Name}}"); err != nil || out != n.Name {
+		t.Errorf("docker info with bed.TLSEnv(%d) = %q, %v; want %s", i, out, err, n.Name)
+	}
+	for _, c := range []struct {
+		what string
+		args []string
+	}{
+		{"no client certificate", []string{"--tlsverify", "--tlscacert", f.CA}},
+		{"a certificate of another CA", []string{"--tlsverify", "--tlscacert", bed.UntrustedTLS().CA,
+			"--tlscert", bed.UntrustedTLS().Cert, "--tlskey", bed.UntrustedTLS().Key}},
+	} {
+		// docker ps, not info: info --format hides the connection error.
+		out, err := dockerWith(plain, docker, append(c.args, "-H", n.TLSHost, "ps")...)
+		if err == nil || !strings.Contains(out, "tls:") {
+			t.Errorf("docker -H %s info with %s = %q, %v; want a TLS refusal", n.TLSHost, c.what, out, err)
+		} else {
+			t.Logf("with %s: %s", c.what, out)
+		}
+	}
+}
+
+// checkSSH proves node i's engine answers through the node's sshd and the
+// bed's ssh shim.
+func checkSSH(t *testing.T, bed *Bed, i int, docker string) {
+	t.Helper()
+	n := bed.Nodes[i]
+	if want := "ssh://root@" + n.Addr; n.SSHHost != want {
+		t.Errorf("SSHHost = %q, want %q", n.SSHHost, want)
+	}
+	before := bed.SSH().Invocations()
+	out, err := dockerWith(bed.SSHEnv(i), docker, "info", "--format", "{{.Name}} {{.Swarm.NodeAddr}}")
+	if want := n.Name + " " + n.Addr; err != nil || out != want {
+		t.Errorf("docker -H %s info = %q, %v; want %s", n.SSHHost, out, err, want)
+	}
+	if bed.SSH().Invocations() == before {
+		t.Errorf("docker -H %s ran no ssh through the bed's shim", n.SSHHost)
+	}
+}
+
+func TestCurrentEngine(t *testing.T) {
+	host := testenv.Engine(t)
+	reg := testenv.Registry(t)
+	tag := testenv.BuildImage(t, host, reg.Addr+"/"+testenv.UniqueName(t)+":current")
+	ref := testenv.PushImage(t, host, tag)
+	bed := New(t, Options{Managers: 1, Engine: EngineCurrent, Registry: true, TLS: true, SSH: true})
+	t.Logf("timing: one manager on the current engine up in %s", bed.Took.Round(time.Millisecond))
+	ctx := context.Background()
+	c := bed.Client(0)
+
+	v, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("engine %s, API %s (minimum %s)", v.Version, v.APIVersion, v.MinAPIVersion)
+	if !apiAtLeast(v.APIVersion, 1, 50) {
+		t.Errorf("API version %s, want at least 1.50 from the current engine", v.APIVersion)
+	}
+	info, err := c.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sw := info.Info.Swarm; sw.LocalNodeState != swarm.LocalNodeStateActive || !sw.ControlAvailable {
+		t.Errorf("swarm state %q, manager %v; want an active manager", sw.LocalNodeState, sw.ControlAvailable)
+	}
+	if info.Info.DefaultRuntime != "newrunc" {
+		t.Errorf("default runtime %q, want newrunc (the runc built beside the engine)", info.Info.DefaultRuntime)
+	}
+
+	// docker save | load works into its image store ...
+	if err := bed.LoadImages(ctx, host, tag); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ImageInspect(ctx, tag); err != nil {
+		t.Errorf("the current engine lacks the loaded image %s: %v", tag, err)
+	}
+	// ... and a service pulls through the relayed registry with auth and
+	// answers on its host-mode port.
+	replicas := uint64(1)
+	const port = 18081
+	if _, err := c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: swarm.ServiceSpec{
+		Annotations:  swarm.Annotations{Name: "web"},
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: bed.ImageRef(ref), Env: []string{"VERSION=current"}}},
+		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+		EndpointSpec: &swarm.EndpointSpec{Ports: []swarm.PortConfig{{
+			Protocol: network.TCP, TargetPort: 8080, PublishedPort: port, PublishMode: swarm.PortConfigPublishModeHost,
+		}}},
+	}, EncodedRegistryAuth: bed.Registry().EncodedAuth()}); err != nil {
+		t.Fatalf("create service: %v", err)
+	}
+	addr := fmt.Sprintf("%s:%d", bed.Nodes[0].Addr, port)
+	took := eventually(t, 120*time.Second, "the service answers on "+addr, func() (bool, string) {
+		body, err := get(addr)
+		return err == nil && strings.HasSuffix(body, " version=current\n"), fmt.Sprintf("%q %v", body, err)
+	})
+	t.Logf("timing: service with a host-mode port answering in %s", took.Round(time.Millisecond))
+
+	docker := dockerCLI(t)
+	checkTLS(t, bed, 0, docker)
+	checkSSH(t, bed, 0, docker)
+
+	if err := bed.Teardown(); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	assertNothingLeft(t)
+	if n := bed.Nodes[0]; n.SSH.Running() {
+		t.Errorf("the sshd of %s still runs after Teardown", n.Name)
+	}
+}
+
+// apiAtLeast reports whether the API version v ("1.56") is at least major.minor.
+func apiAtLeast(v string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(v, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }

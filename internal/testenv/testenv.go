@@ -1,9 +1,11 @@
 // Package testenv gives end-to-end tests the real components they run
 // against: the Docker engine (a single-node swarm manager), the authenticated
-// registry on 127.0.0.1:5000, nginx, and a tiny HTTP test image built FROM
-// scratch. hack/testenv.sh up (make testenv) provides them and records the
-// facts in env.json; every accessor fails the test when CI=true and its
-// component is missing, and skips it otherwise.
+// registry on 127.0.0.1:5000, nginx, a tiny HTTP test image built FROM
+// scratch, private sshd servers reaching an engine over ssh (SSH), and the
+// current engine's binaries (CurrentEngine). hack/testenv.sh up (make
+// testenv) provides them and records the facts in env.json; every accessor
+// fails the test when CI=true and its component is missing, and skips it
+// otherwise.
 package testenv
 
 import (
@@ -18,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,11 +50,15 @@ func (r RegistryInfo) EncodedAuth() string {
 	return base64.URLEncoding.EncodeToString(b)
 }
 
-// envFile is the JSON hack/testenv.sh writes.
+// envFile is the JSON hack/testenv.sh writes. Fields are only ever added:
+// a file written by an older hack/testenv.sh still parses.
 type envFile struct {
-	DockerHost string       `json:"docker_host"`
-	Nginx      string       `json:"nginx"`
-	Registry   RegistryInfo `json:"registry"`
+	DockerHost    string        `json:"docker_host"`
+	Nginx         string        `json:"nginx"`
+	Registry      RegistryInfo  `json:"registry"`
+	SSHD          string        `json:"sshd"`           // Debian's sshd, e.g. /usr/sbin/sshd
+	OpenSSL       string        `json:"openssl"`        // the openssl CLI, e.g. /usr/bin/openssl
+	CurrentEngine *CurrentBuild `json:"current_engine"` // nil when written by an older hack/testenv.sh
 }
 
 // Dir is the state directory of hack/testenv.sh.
@@ -176,6 +183,87 @@ func DockerConfig(t testing.TB) string {
 	return dir
 }
 
+// CurrentBuild is the current engine that hack/testenv.sh up builds from the
+// Go module proxy once per machine (env.json's current_engine): its dockerd
+// and the runc it needs (Debian's runc 1.1 lacks the time namespace it asks for).
+type CurrentBuild struct {
+	Dockerd        string `json:"dockerd"`         // path of the built dockerd
+	Runc           string `json:"runc"`            // path of the built runc
+	DockerdVersion string `json:"dockerd_version"` // `dockerd --version`
+	RuncVersion    string `json:"runc_version"`    // first line of `runc --version`
+	BuiltFrom      string `json:"built_from"`      // the module@version pins, space-separated
+	Error          string `json:"error"`           // why it could not be built; empty when built
+}
+
+// CurrentEngine returns the current engine's build after checking that both
+// binaries are there; when hack/testenv.sh up could not build it (the Go
+// module proxy refused, no toolchain), the test fails in CI naming the
+// recorded reason, and skips elsewhere.
+func CurrentEngine(t testing.TB) CurrentBuild {
+	t.Helper()
+	UnitOnly(t)
+	e := readEnv(t)
+	b := e.CurrentEngine
+	if b == nil {
+		// env.json from a hack/testenv.sh that predates the current engine:
+		// use the cache it builds into, if a newer one filled it.
+		dir := filepath.Join(Dir(), "engines", "current")
+		from, _ := os.ReadFile(filepath.Join(dir, "built-from"))
+		b = &CurrentBuild{Dockerd: filepath.Join(dir, "dockerd"), Runc: filepath.Join(dir, "runc"), BuiltFrom: strings.TrimSpace(string(from))}
+	}
+	if b.Error != "" {
+		Unavailable(t, "the current engine could not be built: %s; fix that and rerun hack/testenv.sh up", b.Error)
+	}
+	for _, p := range []string{b.Dockerd, b.Runc} {
+		if fi, err := os.Stat(p); p == "" || err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+			Unavailable(t, "the current engine's binary %q is missing (%v); %s (it builds dockerd and runc once, ~5 minutes)", p, err, hint)
+		}
+	}
+	return *b
+}
+
+// OpenSSL returns the path of the openssl CLI the tests make certificates with.
+func OpenSSL(t testing.TB) string {
+	t.Helper()
+	UnitOnly(t)
+	return tool(t, readEnvQuiet().OpenSSL, "openssl", "/usr/bin/openssl")
+}
+
+// SSHD returns the path of Debian's sshd.
+func SSHD(t testing.TB) string {
+	t.Helper()
+	UnitOnly(t)
+	return tool(t, readEnvQuiet().SSHD, "sshd", "/usr/sbin/sshd")
+}
+
+// tool returns the first executable of recorded, name on PATH and fallback.
+func tool(t testing.TB, recorded, name, fallback string) string {
+	t.Helper()
+	var candidates []string
+	if recorded != "" {
+		candidates = append(candidates, recorded)
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		candidates = append(candidates, p)
+	}
+	for _, p := range append(candidates, fallback) {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	Unavailable(t, "%s is not installed; %s", name, hint)
+	return ""
+}
+
+// readEnvQuiet is env.json, or its zero value when it cannot be read.
+func readEnvQuiet() envFile {
+	var e envFile
+	if b, err := os.ReadFile(filepath.Join(Dir(), "env.json")); err == nil {
+		_ = json.Unmarshal(b, &e)
+	}
+	return e
+}
+
 // Nginx returns the path of the nginx binary.
 func Nginx(t testing.TB) string {
 	t.Helper()
@@ -205,7 +293,6 @@ func UniqueName(t testing.TB) string {
 	return name
 }
 
-// errNotFound reports whether err is the engine's "no such object".
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
@@ -217,6 +304,7 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// errNotFound reports whether err is the engine's "no such object".
 func errNotFound(err error) bool {
 	var nf interface{ NotFound() }
 	return errors.As(err, &nf)

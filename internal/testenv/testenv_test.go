@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -312,5 +313,66 @@ func TestUnitOnlySkipsOutsideCI(t *testing.T) {
 		if skipped := r.skip != ""; skipped != wantSkip || reached == wantSkip {
 			t.Errorf("CI=%q DECKHAND_UNIT_ONLY=1: skipped=%v reached=%v, want skipped=%v", ci, skipped, reached, wantSkip)
 		}
+	}
+}
+
+func TestEnvFileOldAndNew(t *testing.T) {
+	// Written by a hack/testenv.sh that predates the ssh and current engine fields.
+	old := `{"docker_host": "unix:///var/run/docker.sock", "nginx": "/usr/sbin/nginx",
+		"registry": {"addr": "127.0.0.1:5000", "user": "u", "password": "p"}, "started_dockerd": true}`
+	var e envFile
+	if err := json.Unmarshal([]byte(old), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.CurrentEngine != nil || e.SSHD != "" || e.Registry.Addr != "127.0.0.1:5000" {
+		t.Errorf("old env.json parsed as %+v", e)
+	}
+	now := `{"docker_host": "unix:///var/run/docker.sock", "sshd": "/usr/sbin/sshd", "openssl": "/usr/bin/openssl",
+		"current_engine": {"dockerd": "/d", "runc": "/r", "dockerd_version": "Docker version 2", "runc_version": "runc version 1.5.3",
+		"built_from": "a@v1 b@v2", "error": ""}}`
+	e = envFile{}
+	if err := json.Unmarshal([]byte(now), &e); err != nil {
+		t.Fatal(err)
+	}
+	want := CurrentBuild{Dockerd: "/d", Runc: "/r", DockerdVersion: "Docker version 2", RuncVersion: "runc version 1.5.3", BuiltFrom: "a@v1 b@v2"}
+	if e.CurrentEngine == nil || *e.CurrentEngine != want || e.SSHD != "/usr/sbin/sshd" || e.OpenSSL != "/usr/bin/openssl" {
+		t.Errorf("env.json parsed as %+v, current engine %+v; want %+v", e, e.CurrentEngine, want)
+	}
+}
+
+func TestCurrentEngineRecordedBuildFailure(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DECKHAND_TESTENV_DIR", dir)
+	t.Setenv("DECKHAND_UNIT_ONLY", "")
+	body := `{"current_engine": {"error": "the Go module proxy refused x@v1: 403 Forbidden"}}`
+	if err := os.WriteFile(filepath.Join(dir, "env.json"), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CI", "true")
+	r := &recorder{TB: t}
+	r.ends(func(tb testing.TB) { CurrentEngine(tb) })
+	if !strings.Contains(r.fatal, "the Go module proxy refused x@v1: 403 Forbidden") {
+		t.Errorf("CurrentEngine with a recorded build failure: fatal=%q skip=%q; want a failure naming it", r.fatal, r.skip)
+	}
+}
+
+func TestCurrentEngineRuns(t *testing.T) {
+	b := CurrentEngine(t)
+	for _, c := range []struct{ bin, recorded, prefix string }{
+		{b.Dockerd, b.DockerdVersion, "Docker version "},
+		{b.Runc, b.RuncVersion, "runc version "},
+	} {
+		out, err := exec.Command(c.bin, "--version").Output()
+		first, _, _ := strings.Cut(string(out), "\n")
+		if err != nil || !strings.HasPrefix(first, c.prefix) {
+			t.Errorf("%s --version = %q, %v; want %q...", c.bin, first, err, c.prefix)
+		}
+		if c.recorded != "" && first != c.recorded {
+			t.Errorf("%s --version = %q, env.json recorded %q", c.bin, first, c.recorded)
+		}
+		t.Logf("%s: %s", c.bin, first)
+	}
+	if b.BuiltFrom == "" {
+		t.Errorf("the current engine records no module versions it was built from")
 	}
 }
