@@ -22,9 +22,10 @@ import (
 )
 
 // maxEngineConns is how many connections to one engine deckhand keeps open
-// for reuse: over ssh every new connection is a new ssh process, so a long
-// run must reuse them rather than dial per request.
-const maxEngineConns = 16
+// and reuses: over ssh every new connection is a new ssh process, so a long
+// run must reuse them rather than dial per request; and sshd's default
+// MaxStartups (10) drops handshakes beyond ten at a time, so fewer than that.
+const maxEngineConns = 8
 
 // target is the engine deckhand's commands talk to, chosen exactly as the
 // docker CLI chooses it: --host/-H, --context, DOCKER_HOST, DOCKER_CONTEXT,
@@ -184,7 +185,9 @@ func clientOpts(ep docker.Endpoint) ([]client.Opt, error) {
 	return []client.Opt{
 		client.WithHTTPClient(&http.Client{Transport: &http.Transport{
 			DialContext:         helper.Dialer,
+			MaxIdleConns:        maxEngineConns,
 			MaxIdleConnsPerHost: maxEngineConns,
+			MaxConnsPerHost:     maxEngineConns,
 			IdleConnTimeout:     90 * time.Second,
 		}}),
 		client.WithHost(helper.Host),

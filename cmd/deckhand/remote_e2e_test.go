@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deckhand/deckhand/internal/testenv"
+)
+
+// deckhandRun runs deckhand in-process and returns its exit code and output.
+func deckhandRun(args ...string) (int, string, string) {
+	var out, errw bytes.Buffer
+	code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
+	return code, out.String(), errw.String()
+}
+
+// writeRemoteStack writes a stack of one real service (web) and n services
+// with no replicas, which cost engine calls but no containers.
+func writeRemoteStack(t *testing.T, n int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("services:\n  web:\n    image: ${IMAGE}\n    environment:\n      VERSION: ${VERSION}\n    ports:\n      - target: 8080\n        mode: host\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  idle%02d:\n    image: ${IMAGE}\n    deploy:\n      replicas: 0\n", i)
+	}
+	file := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestRemoteOverSSH drives plan, deploy (with registry auth), rollback, live
+// quorum and watch against the test engine through a real sshd, selecting
+// the target every way the docker CLI does, and checks that a long run
+// reuses its ssh connections.
+func TestRemoteOverSSH(t *testing.T) {
+	c := testenv.Engine(t)
+	reg := testenv.Registry(t)
+	srv := testenv.SSH(t)
+	srv.UsePATH(t)
+	cfg := testenv.DockerConfig(t)
+	t.Setenv("DOCKER_CONFIG", cfg)
+	t.Setenv("DOCKER_CONTEXT", "")
+	t.Setenv("DOCKER_HOST", srv.Host)
+	name := testenv.UniqueName(t)
+	image := reg.Addr + "/deckhand-ssh-" + name + ":v1"
+	testenv.BuildImage(t, c, image)
+	testenv.PushImage(t, c, image)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	t.Setenv("IMAGE", image)
+	t.Setenv("VERSION", "1")
+	const idle = 30
+	file := writeRemoteStack(t, idle)
+	where := "context default (" + srv.Host + ")"
+
+	if code, out, errw := deckhandRun("plan", "--detailed-exitcode", "-c", file, name); code != 2 || !strings.Contains(errw, "planning stack "+name+" against "+where) {
+		t.Fatalf("plan over ssh: exit %d, want 2 naming %s\n%s%s", code, where, out, errw)
+	}
+
+	before := srv.Invocations()
+	code, out, errw := deckhandRun("deploy", "--with-registry-auth", "--timeout", "2m", "-c", file, name)
+	if code != 0 || !strings.Contains(out, "deploying stack "+name+" to "+where) {
+		t.Fatalf("deploy over ssh: exit %d\n%s%s", code, out, errw)
+	}
+	if strings.Count(out+errw, "deploying stack") != 1 {
+		t.Errorf("the target is named more than once:\n%s", out)
+	}
+	// 31 services created, inspected and waited for: well over a hundred
+	// API calls, over at most maxEngineConns connections (plus the ping).
+	if n := srv.Invocations() - before; n > maxEngineConns+1 {
+		t.Errorf("a %d-service deploy started %d ssh processes; connections must be reused (at most %d)", idle+1, n, maxEngineConns+1)
+	}
+
+	code, out, errw = deckhandRun("deploy", "--format", "json", "-c", file, name)
+	var res struct {
+		Outcome string `json:"outcome"`
+		Target  struct{ Context, Host string }
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || res.Outcome != "no changes" || res.Target.Context != "default" || res.Target.Host != srv.Host {
+		t.Errorf("no-op deploy --format json: exit %d, %+v (%v)\n%s%s", code, res, err, out, errw)
+	}
+
+	t.Setenv("VERSION", "2")
+	if code, out, errw := deckhandRun("deploy", "--timeout", "2m", "-c", file, name); code != 0 {
+		t.Fatalf("deploy v2 over ssh: exit %d\n%s%s", code, out, errw)
+	}
+	if code, out, errw := deckhandRun("rollback", "--timeout", "2m", name, "web"); code != 0 || !strings.Contains(out, "rolling back stack "+name+" on "+where) {
+		t.Fatalf("rollback over ssh: exit %d\n%s%s", code, out, errw)
+	}
+	t.Setenv("VERSION", "1")
+	if code, out, errw := deckhandRun("plan", "--detailed-exitcode", "-c", file, name); code != 0 {
+		t.Errorf("plan of v1 after the rollback over ssh: exit %d, want 0\n%s%s", code, out, errw)
+	}
+
+	if code, out, errw := deckhandRun("quorum", "--p", "0.01"); code != 0 || !strings.Contains(out, "leader") || !strings.Contains(errw, "reading the swarm of "+where) {
+		t.Errorf("live quorum over ssh: exit %d\n%s%s", code, out, errw)
+	}
+
+	t.Run("context three ways", func(t *testing.T) {
+		out, err := exec.Command("docker", "context", "create", "viassh", "--docker", "host="+srv.Host).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker context create: %v\n%s", err, out)
+		}
+		want := "reading the swarm of context viassh (" + srv.Host + ")"
+		t.Setenv("DOCKER_HOST", "unix:///nonexistent/not-this.sock")
+		if code, out, errw := deckhandRun("quorum", "--context", "viassh"); code != 0 || !strings.Contains(errw, want) {
+			t.Errorf("--context: exit %d\n%s%s", code, out, errw)
+		}
+		t.Setenv("DOCKER_HOST", "")
+		t.Setenv("DOCKER_CONTEXT", "viassh")
+		if code, out, errw := deckhandRun("quorum"); code != 0 || !strings.Contains(errw, want) {
+			t.Errorf("DOCKER_CONTEXT: exit %d\n%s%s", code, out, errw)
+		}
+		t.Setenv("DOCKER_CONTEXT", "")
+		if out, err := exec.Command("docker", "context", "use", "viassh").CombinedOutput(); err != nil {
+			t.Fatalf("docker context use: %v\n%s", err, out)
+		}
+		if code, out, errw := deckhandRun("quorum"); code != 0 || !strings.Contains(errw, want) {
+			t.Errorf("current context: exit %d\n%s%s", code, out, errw)
+		}
+	})
+
+	t.Run("watch survives a dropped connection", func(t *testing.T) {
+		t.Setenv("DOCKER_CONTEXT", "")
+		t.Setenv("DOCKER_HOST", srv.Host)
+		testWatchOverSSH(t, srv, name)
+	})
+}
+
+// testWatchOverSSH runs watch over ssh, drops its ssh sessions, then stops
+// sshd altogether: the config stays, /healthz says the engine is down, and
+// once sshd is back watch follows a change again.
+func testWatchOverSSH(t *testing.T, srv *testenv.SSHServer, stackName string) {
+	conf := filepath.Join(t.TempDir(), "site.conf")
+	metrics := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var logMu sync.Mutex
+	var logs strings.Builder
+	logged := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.String()
+	}
+	go func() {
+		defer close(done)
+		root := newCLI(strings.NewReader(""), io.Discard, lockedWriter{&logMu, &logs}).newRootCommand()
+		root.SetArgs([]string{"watch", "--out", conf, "--test-command", "", "--reload-command", "",
+			"--metrics-addr", metrics, "--resync", "2s", stackName})
+		if err := root.ExecuteContext(ctx); err != nil {
+			t.Errorf("watch: %v", err)
+		}
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("watch did not end within 30s of its interruption")
+		}
+		if t.Failed() {
+			t.Logf("watch log:\n%s", logged())
+		}
+	}()
+	waitFor(t, 60*time.Second, "watch writes the config over ssh", func() bool {
+		b, err := os.ReadFile(conf)
+		return err == nil && strings.Contains(string(b), "upstream")
+	})
+	if !strings.Contains(logged(), "target=\"context default ("+srv.Host+")\"") {
+		t.Errorf("watch did not log its target:\n%s", logged())
+	}
+	if n := srv.KillSessions(); n == 0 {
+		t.Log("no ssh session was live to drop")
+	}
+	healthz := func() int {
+		r, err := http.Get("http://" + metrics + "/healthz")
+		if err != nil {
+			return 0
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	waitFor(t, 30*time.Second, "/healthz answers 200 after the dropped sessions", func() bool { return healthz() == http.StatusOK })
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := os.ReadFile(conf)
+	waitFor(t, 60*time.Second, "/healthz reports the engine unreachable while sshd is down", func() bool { return healthz() == http.StatusServiceUnavailable })
+	if now, _ := os.ReadFile(conf); !bytes.Equal(now, kept) {
+		t.Errorf("the config changed while the engine was unreachable:\n%s", now)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, "/healthz recovers once sshd is back", func() bool { return healthz() == http.StatusOK })
+}
+
+// TestRemoteSSHFaults: each way ssh can fail says what to do, exit 1.
+func TestRemoteSSHFaults(t *testing.T) {
+	testenv.Engine(t)
+	for _, tc := range []struct {
+		name string
+		opt  testenv.SSHOption
+		want string
+	}{
+		{"unknown host key", testenv.SSHUnknownHostKey(), "known_hosts"},
+		{"key refused", testenv.SSHRefuseKey(), "authorized_keys"},
+		{"no docker on the remote host", testenv.SSHWithoutDocker(), "install the docker CLI there"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testenv.SSH(t, tc.opt)
+			srv.UsePATH(t)
+			t.Setenv("DOCKER_CONTEXT", "")
+			t.Setenv("DOCKER_CONFIG", t.TempDir())
+			code, out, errw := deckhandRun("quorum", "-H", srv.Host)
+			if code != 1 || !strings.Contains(errw, "cannot reach the docker engine at context default ("+srv.Host+")") || !strings.Contains(errw, tc.want) {
+				t.Errorf("exit %d, want 1 naming the target and %q\n%s%s", code, tc.want, out, errw)
+			}
+		})
+	}
+}
+
+// TestRemoteSSHDroppedMidDeployAtomic stops sshd while a deploy with
+// --atomic waits: the deploy fails, says exactly which undo it could not
+// make, and the stack is intact once ssh is back.
+func TestRemoteSSHDroppedMidDeployAtomic(t *testing.T) {
+	c := testenv.Engine(t)
+	reg := testenv.Registry(t)
+	srv := testenv.SSH(t)
+	srv.UsePATH(t)
+	t.Setenv("DOCKER_CONFIG", testenv.DockerConfig(t))
+	t.Setenv("DOCKER_CONTEXT", "")
+	t.Setenv("DOCKER_HOST", srv.Host)
+	name := testenv.UniqueName(t)
+	image := reg.Addr + "/deckhand-ssh-" + name + ":v1"
+	testenv.BuildImage(t, c, image)
+	testenv.PushImage(t, c, image)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	t.Setenv("IMAGE", image)
+	t.Setenv("VERSION", "1")
+	file := writeRemoteStack(t, 0)
+	if code, out, errw := deckhandRun("deploy", "--timeout", "2m", "-c", file, name); code != 0 {
+		t.Fatalf("deploy v1: exit %d\n%s%s", code, out, errw)
+	}
+	// v2 can never be placed, so the deploy is still waiting when ssh
+	// goes away.
+	t.Setenv("VERSION", "2")
+	stack := "services:\n  web:\n    image: ${IMAGE}\n    environment:\n      VERSION: ${VERSION}\n    deploy:\n      placement:\n        constraints: [node.labels.deckhand-never == yes]\n"
+	if err := os.WriteFile(file, []byte(stack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code      int
+		out, errw string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errw := deckhandRun("deploy", "--atomic", "--timeout", "15s", "-c", file, name)
+		done <- result{code, out, errw}
+	}()
+	time.Sleep(3 * time.Second)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("deploy did not end within 3 minutes of losing ssh")
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if r.code == 0 || !strings.Contains(r.errw, "atomic undo incomplete") || !strings.Contains(r.errw, `restore service "`+name+`_web"`) {
+		t.Errorf("exit %d: want a failure naming the undo it could not make\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errw)
+	}
+	// With ssh back, deckhand rollback (which the message advises) reaches
+	// the service again.
+	if code, out, errw := deckhandRun("rollback", "--detach", name, "web"); code != 0 {
+		t.Errorf("rollback after ssh came back: exit %d\n%s%s", code, out, errw)
+	}
+}
+
+// waitFor polls cond every 200 ms until it holds or the time is up.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", within, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
