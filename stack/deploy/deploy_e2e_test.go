@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -20,6 +21,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
+	"github.com/deckhand/deckhand/internal/testbed"
 	"github.com/deckhand/deckhand/internal/testenv"
 	"github.com/deckhand/deckhand/stack/compose"
 	"github.com/deckhand/deckhand/stack/plan"
@@ -31,7 +33,8 @@ type e2e struct {
 	c         *client.Client
 	reg       testenv.RegistryInfo
 	dockerCfg string
-	image     string // registry/name:tag of the test service, pushed
+	image     string   // registry/name:tag of the test service, pushed
+	env       []string // what the docker CLI needs besides DOCKER_CONFIG to reach c
 }
 
 func newE2E(t testing.TB) *e2e {
@@ -126,7 +129,7 @@ func (e *e2e) dockerCLI(t testing.TB, env map[string]string, args ...string) (st
 		testenv.Unavailable(t, "the docker %s client is not installed: %v", bin, err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+e.dockerCfg, "IMAGE="+e.image)
+	cmd.Env = append(append(os.Environ(), e.env...), "DOCKER_CONFIG="+e.dockerCfg, "IMAGE="+e.image)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -192,9 +195,32 @@ func networkNames(t *testing.T, c *client.Client) map[string]string {
 }
 
 // TestE2EFidelityWithDockerStackDeploy deploys rich stacks with docker stack
-// deploy and with deckhand and compares every spec field by field.
-func TestE2EFidelityWithDockerStackDeploy(t *testing.T) {
-	e := newE2E(t)
+// deploy and with deckhand and compares every spec field by field, on
+// Debian's Engine 20.10 (API 1.41).
+func TestE2EFidelityWithDockerStackDeploy(t *testing.T) { testFidelity(t, newE2E(t)) }
+
+// TestE2EFidelityOnTheCurrentEngine is the same comparison on the current
+// engine (API 1.56), built from the Go module proxy by hack/testenv.sh.
+func TestE2EFidelityOnTheCurrentEngine(t *testing.T) {
+	testFidelity(t, newBedE2E(t, testbed.Options{Managers: 1, Engine: testbed.EngineCurrent, Registry: true}))
+}
+
+// newBedE2E is an e2e environment on a test bed's first node, the test image
+// pulled through the bed's registry relay with credentials for it.
+func newBedE2E(t *testing.T, opts testbed.Options) *e2e {
+	t.Helper()
+	host := newE2E(t)
+	bed := testbed.New(t, opts)
+	r := bed.Registry()
+	cfg := t.TempDir()
+	auth := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, r.Addr, base64.StdEncoding.EncodeToString([]byte(r.User+":"+r.Password)))
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(auth), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &e2e{c: bed.Client(0), reg: r, dockerCfg: cfg, image: bed.ImageRef(host.image), env: bed.Env(0)}
+}
+
+func testFidelity(t *testing.T, e *e2e) {
 	for _, file := range []string{"rich.yml", "simple.yml"} {
 		t.Run(file, func(t *testing.T) {
 			dockerStack, dhStack := testenv.UniqueName(t), testenv.UniqueName(t)
