@@ -11,7 +11,8 @@ build:
 
 # test runs every test, unit and end-to-end. It installs and starts what the
 # end-to-end tests need (Docker engine + single-node swarm, nginx, an
-# authenticated registry on 127.0.0.1:5000) when they are absent.
+# authenticated registry on 127.0.0.1:5000, sshd and openssl, chromium, and the
+# current engine built once per machine) when they are absent.
 # The end-to-end scenario on a 3-manager swarm runs first and prints its
 # summary (requests sent/failed per phase); then every other package.
 E2E_SUMMARY := $(CURDIR)/bin/e2e-summary.txt
