@@ -132,6 +132,24 @@ func TestRemoteOverSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("plugin with docker --context", func(t *testing.T) {
+		configDir, _ := installPlugin(t)
+		docker := dockerClients(t)[0]
+		env := srv.PathEnv(append(os.Environ(), "DOCKER_CONFIG="+configDir, "DOCKER_HOST=", "DOCKER_CONTEXT="))
+		create := exec.Command(docker, "context", "create", "viassh", "--docker", "host="+srv.Host)
+		create.Env = env
+		if out, err := create.CombinedOutput(); err != nil {
+			t.Fatalf("docker context create: %v\n%s", err, out)
+		}
+		cmd := exec.Command(docker, "--context", "viassh", "deckhand", "quorum")
+		cmd.Env = env
+		var out, errw bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errw
+		if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "leader") || !strings.Contains(errw.String(), "reading the swarm of context viassh ("+srv.Host+")") {
+			t.Errorf("docker --context viassh deckhand quorum: %v\n%s%s", err, out.String(), errw.String())
+		}
+	})
+
 	t.Run("watch survives a dropped connection", func(t *testing.T) {
 		t.Setenv("DOCKER_CONTEXT", "")
 		t.Setenv("DOCKER_HOST", srv.Host)
