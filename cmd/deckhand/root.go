@@ -32,8 +32,17 @@ func newCLI(in io.Reader, out, err io.Writer) *cli { return &cli{in: in, out: ou
 // (installed as ~/.docker/cli-plugins/docker-deckhand).
 const pluginName = "deckhand"
 
-// run executes the command line and returns the process exit code.
+// run executes the command line and returns the process exit code; Ctrl-C
+// and SIGTERM cancel the command's context.
 func (c *cli) run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return c.runContext(ctx, args)
+}
+
+// runContext executes the command line under ctx and returns the process
+// exit code.
+func (c *cli) runContext(ctx context.Context, args []string) int {
 	argv := args[1:]
 	asPlugin := strings.HasPrefix(filepath.Base(args[0]), "docker-")
 	if len(argv) > 0 && argv[0] == "docker-cli-plugin-metadata" {
@@ -56,9 +65,6 @@ func (c *cli) run(args []string) int {
 
 	// compose-go and docker/cli log through logrus; deckhand reports problems itself.
 	logrus.SetOutput(io.Discard)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	top := root
 	if asPlugin {
