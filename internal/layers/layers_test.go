@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"cmd/deckhand": {"discovery", "internal/exit", "internal/version", "nginx", "quorum",
 		"stack/compose", "stack/deploy", "stack/plan"},
 	"stack/deploy":    {"quorum", "stack/compose", "stack/plan", "stack/swarmspec"},
+	"stack/revision":  {"stack/compose", "stack/plan", "stack/record"},
 	"stack/record":    {},
 	"stack/plan":      {"stack/compose", "stack/swarmspec"},
 	"stack/swarmspec": {"stack/compose"},
