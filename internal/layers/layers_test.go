@@ -23,7 +23,7 @@ const module = "github.com/deckhand/deckhand/"
 var allowed = map[string][]string{
 	"cmd/deckhand": {"discovery", "internal/exit", "internal/version", "nginx", "quorum",
 		"stack/compose", "stack/deploy", "stack/plan"},
-	"stack/deploy":    {"quorum", "stack/compose", "stack/plan", "stack/swarmspec"},
+	"stack/deploy":    {"quorum", "stack/compose", "stack/plan", "stack/record", "stack/revision", "stack/swarmspec"},
 	"stack/revision":  {"stack/compose", "stack/plan", "stack/record"},
 	"stack/record":    {},
 	"stack/plan":      {"stack/compose", "stack/swarmspec"},
