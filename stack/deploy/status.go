@@ -103,6 +103,13 @@ func StackStatus(ctx context.Context, api StatusAPI, stack string) (*Status, err
 	return st, nil
 }
 
+// LiveSpecs reads the stack's service specs as revisions keep them
+// (revision.Clean), by name, to compare with recorded ones.
+func LiveSpecs(ctx context.Context, api StatusAPI, stack string) (map[string]swarm.ServiceSpec, error) {
+	_, specs, err := liveSpecs(ctx, api, stack)
+	return specs, err
+}
+
 // liveSpecs lists the stack's services (by name) and their specs cleaned
 // as revisions keep them, to compare with recorded ones.
 func liveSpecs(ctx context.Context, api StatusAPI, stack string) ([]swarm.Service, map[string]swarm.ServiceSpec, error) {
