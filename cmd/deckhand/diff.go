@@ -51,7 +51,7 @@ when they differ, and 1 on error.`,
 			if len(revs) == 2 {
 				to = revs[1]
 			}
-			return runDiff(cmd.Context(), args[0], revs[0], to, o, cmd.OutOrStdout())
+			return runDiff(cmd.Context(), args[0], revs[0], to, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -61,12 +61,13 @@ when they differ, and 1 on error.`,
 }
 
 // runDiff prints what differs between revisions from and to (0: live).
-func runDiff(ctx context.Context, stack string, from, to int, o diffOptions, out io.Writer) error {
+func runDiff(ctx context.Context, stack string, from, to int, o diffOptions, out, errw io.Writer) error {
 	c, err := connectStack(ctx, o.target, o.format, stack)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	fmt.Fprintf(errw, "comparing revisions of stack %s on %s\n", stack, c)
 	d, err := deploy.Diff(ctx, c, stack, from, to)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/deckhand/deckhand/internal/testenv"
 	"github.com/deckhand/deckhand/stack/deploy"
 	"github.com/deckhand/deckhand/stack/plan"
+	"github.com/deckhand/deckhand/stack/record"
 	"github.com/deckhand/deckhand/stack/revision"
 )
 
@@ -152,6 +153,18 @@ func TestRevisionsE2E(t *testing.T) {
 		t.Errorf("history --format json: %v %+v", err, h)
 	}
 
+	// The records hold the specs, never a secret's value.
+	recs, err := record.List(context.Background(), c, name, record.KindRevision)
+	if err != nil || len(recs) != 6 {
+		t.Fatalf("records: %d, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		var raw json.RawMessage
+		if err := r.Decode(&raw); err != nil || bytes.Contains(raw, []byte("s3cr3t")) || !bytes.Contains(raw, []byte(`"services"`)) {
+			t.Errorf("record %s: %v, or it holds the secret's value", r.Name, err)
+		}
+	}
+
 	// diff: each step's change, env redacted, and no drift from 6.
 	for _, step := range []struct{ from, to, want string }{
 		{"1", "2", "image: " + v1 + " -> " + v2},
@@ -255,4 +268,38 @@ func serviceImage(t *testing.T, c *client.Client, name string) string {
 		t.Fatal(err)
 	}
 	return res.Service.Spec.TaskTemplate.ContainerSpec.Image
+}
+
+// TestHistoryOfADockerStackE2E: a stack docker stack deploy made has no
+// history; deckhand's first deploy that changes it is revision 1, and
+// history says that what ran before is unknown.
+func TestHistoryOfADockerStackE2E(t *testing.T) {
+	c := testenv.Engine(t)
+	t.Setenv("DOCKER_CONFIG", testenv.DockerConfig(t))
+	name := testenv.UniqueName(t)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	file := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(file, []byte("services:\n  web:\n    image: 127.0.0.1:5000/never-pulled:1\n    environment:\n      VERSION: ${VERSION}\n    deploy:\n      replicas: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docker := exec.Command("docker", "stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", file, name)
+	docker.Env = append(os.Environ(), "VERSION=1")
+	if out, err := docker.CombinedOutput(); err != nil {
+		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+	run := func(args ...string) (int, string) {
+		var out, errw bytes.Buffer
+		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
+		return code, out.String() + errw.String()
+	}
+	if code, out := run("history", name); code != 0 || !strings.Contains(out, "no recorded revisions") || !strings.Contains(out, "records revision 1") {
+		t.Errorf("history of docker's stack: exit %d\n%s", code, out)
+	}
+	t.Setenv("VERSION", "2")
+	if code, out := run("deploy", "--resolve-image", "never", "-c", file, name); code != 0 || !strings.Contains(out, "; revision 1") {
+		t.Fatalf("deckhand's first deploy: exit %d\n%s", code, out)
+	}
+	if code, out := run("history", name); code != 0 || !strings.Contains(out, "\n1 ") || !strings.Contains(out, "what ran then is unknown") {
+		t.Errorf("history after deckhand's first deploy: exit %d\n%s", code, out)
+	}
 }
