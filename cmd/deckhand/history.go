@@ -34,8 +34,9 @@ who ran it (user and host, or the CI job and commit), its outcome and the
 images it changed. The records live in the swarm, so every machine that
 reaches a manager sees the same history. With REV it shows one revision: its
 author, files digest, services with their pinned images, config and secret
-versions, and with --rendered only its compose document (images pinned),
-which deploys as it is.
+versions, and with --rendered only its compose document as render printed it
+then, with every image pinned to its digest (config and secret files are
+named by path, their content is not kept).
 
 A stack that docker stack deploy made has no history before deckhand's
 first deploy, which records revision 1; history says that what ran before
@@ -43,9 +44,9 @@ it is unknown.`,
 		Example: `  # Who deployed what, and when
   deckhand history my-cool-app
 
-  # Everything about revision 7, and its stack as a compose file
+  # Everything about revision 7, and its compose document, images pinned
   deckhand history my-cool-app 7
-  deckhand history --rendered my-cool-app 7 > my-cool-app-7.yml`,
+  deckhand history --rendered my-cool-app 7`,
 		Args:   cobra.RangeArgs(1, 2),
 		PreRun: shortLived,
 		RunE: func(cmd *cobra.Command, args []string) error {
