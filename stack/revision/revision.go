@@ -171,7 +171,8 @@ func references(services map[string]swarm.ServiceSpec) (configs, secrets []strin
 }
 
 // Encode compresses the revision for its record. A revision too large for
-// one drops its rendered document, then its specs (Partial).
+// one drops its rendered document, then its specs (Partial); r is left as
+// it was stored.
 func Encode(r *Revision) ([]byte, error) {
 	data, err := record.Encode(r)
 	if !errors.Is(err, record.ErrTooLarge) {
