@@ -94,17 +94,27 @@ func removeServices(t *testing.T, c *client.Client, stackName string) {
 			_, _ = c.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{})
 		}
 	}
+	// Networks, config and secret versions and revision records go once
+	// the removed services' tasks are gone.
 	for range 30 {
-		res, err := c.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-		if err != nil || len(res.Items) == 0 {
+		nets, nerr := c.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+		cfgs, cerr := c.ConfigList(ctx, client.ConfigListOptions{Filters: f})
+		secs, serr := c.SecretList(ctx, client.SecretListOptions{Filters: f})
+		if nerr != nil || cerr != nil || serr != nil || len(nets.Items)+len(cfgs.Items)+len(secs.Items) == 0 {
 			return
 		}
-		for _, n := range res.Items {
+		for _, n := range nets.Items {
 			_, _ = c.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+		}
+		for _, o := range cfgs.Items {
+			_, _ = c.ConfigRemove(ctx, o.ID, client.ConfigRemoveOptions{})
+		}
+		for _, o := range secs.Items {
+			_, _ = c.SecretRemove(ctx, o.ID, client.SecretRemoveOptions{})
 		}
 		time.Sleep(time.Second)
 	}
-	t.Logf("cleanup: networks of %s still in use", stackName)
+	t.Logf("cleanup: objects of %s still in use", stackName)
 }
 
 // TestDeployEngineUnreachable points DOCKER_HOST at a dead socket: exit 1

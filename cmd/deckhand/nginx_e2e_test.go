@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/moby/moby/client"
 
 	"github.com/deckhand/deckhand/internal/testenv"
 )
@@ -26,7 +23,7 @@ func TestNginxCommandsE2E(t *testing.T) {
 	image := reg.Addr + "/deckhand-nginx-" + name + ":v1"
 	testenv.BuildImage(t, c, image)
 	testenv.PushImage(t, c, image)
-	t.Cleanup(func() { removeNginxStack(t, c, name) })
+	t.Cleanup(func() { removeServices(t, c, name) })
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "stack.yml")
@@ -113,27 +110,4 @@ func TestNginxCommandsE2E(t *testing.T) {
 	if after, _ := os.ReadFile(conf); !bytes.Equal(before, after) {
 		t.Fatal("the config that failed its test was left in place")
 	}
-}
-
-// removeNginxStack removes the stack's services and networks.
-func removeNginxStack(t *testing.T, c *client.Client, stack string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	f := make(client.Filters).Add("label", "com.docker.stack.namespace="+stack)
-	if res, err := c.ServiceList(ctx, client.ServiceListOptions{Filters: f}); err == nil {
-		for _, s := range res.Items {
-			_, _ = c.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{})
-		}
-	}
-	for range 30 {
-		res, err := c.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-		if err != nil || len(res.Items) == 0 {
-			return
-		}
-		for _, n := range res.Items {
-			_, _ = c.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
-		}
-		time.Sleep(time.Second)
-	}
-	t.Logf("cleanup: networks of %s still in use", stack)
 }

@@ -23,6 +23,7 @@ type stackFlags struct {
 	deploy  deploy.Options
 	resolve string // --resolve-image, checked into deploy.ResolveImage
 	format  string // text or json
+	revs    revisionFlags
 }
 
 // addPlanFlags binds the flags plan and deploy share.
@@ -31,6 +32,8 @@ func addPlanFlags(fs *pflag.FlagSet, f *stackFlags) {
 	fs.StringVar(&f.resolve, "resolve-image", string(plan.ResolveAlways), `query the registry for image digests: "always", "changed" or "never"`)
 	fs.IntVar(&f.deploy.KeepVersions, "keep-versions", 2, "with --prune, unused versions of each hash-named config/secret to keep")
 	fs.IntVar(&f.deploy.Parallel, "parallel", 8, "concurrent engine writes and registry lookups")
+	addKeepRevisionsFlag(fs, &f.revs)
+	addPromotionFlags(fs, &f.revs)
 }
 
 // checkFormat accepts the output formats of plan, deploy and rollback.
@@ -39,6 +42,19 @@ func checkFormat(f string) error {
 		return fmt.Errorf("unknown --format %q: use text or json", f)
 	}
 	return nil
+}
+
+// connectStack is the edge of the commands that name a stack and read or
+// write it without loading a file: it checks the output format and the
+// stack's name, then connects to the target.
+func connectStack(ctx context.Context, t *target, format, stack string) (*engineConn, error) {
+	if err := checkFormat(format); err != nil {
+		return nil, err
+	}
+	if err := compose.ValidateName(stack); err != nil {
+		return nil, err
+	}
+	return t.connect(ctx)
 }
 
 // connectForDeploy is the edge shared by plan and deploy: it checks the
@@ -61,6 +77,9 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 	if f.deploy.Logger == nil {
 		f.deploy.Logger = slog.Default()
 	}
+	if f.deploy.Revision, err = f.revs.revisionOptions(); err != nil {
+		return nil, nil, err
+	}
 	f.deploy.PrefetchImages = compose.LiteralImages(lo)
 	source := func() (*compose.Stack, error) {
 		st, err := compose.Load(ctx, lo)
@@ -78,6 +97,14 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 		return nil, nil, err
 	}
 	f.deploy.Auth = newRegistryAuth(c.Config).Encode
+	images, from, err := promotion(ctx, f.target, c, f.revs, lo.Name)
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	if images != nil {
+		source, f.deploy.Revision.From, f.deploy.PrefetchImages = deploy.Promote(source, images, from), from, nil
+	}
 	return source, c, nil
 }
 
@@ -95,7 +122,11 @@ func writeResult(out io.Writer, format string, c *engineConn, res *deploy.Result
 			err = jerr
 		}
 	} else if err == nil {
-		fmt.Fprintf(out, "Stack %s: %s (%s)\n", res.Stack, res.Outcome, summarize(res))
+		recorded := ""
+		if res.Revision > 0 {
+			recorded = fmt.Sprintf("; revision %d", res.Revision)
+		}
+		fmt.Fprintf(out, "Stack %s: %s (%s)%s\n", res.Stack, res.Outcome, summarize(res), recorded)
 	}
 	var nc *deploy.NotConvergedError
 	if errors.As(err, &nc) {

@@ -65,7 +65,7 @@ func TestWatchStatusPageE2E(t *testing.T) {
 	browser := testenv.StartBrowser(t, 1100, 760)
 	stack := testenv.UniqueName(t)
 	image := testenv.BuildImage(t, c, "deckhand-status-web:"+stack)
-	t.Cleanup(func() { removeNginxStack(t, c, stack) })
+	t.Cleanup(func() { removeServices(t, c, stack) })
 
 	web := createStatusService(t, c, stack, "web", image, 1, map[string]string{discovery.LabelHost: stack + ".example.test"})
 	const evil = `<img id=injected src=x onerror="document.title='pwned'">`

@@ -1,7 +1,8 @@
 // Package layers holds the test that keeps deckhand's imports running one
-// way: cmd/deckhand → stack/deploy → stack/plan → stack/swarmspec →
-// stack/compose, discovery → nginx, quorum beside them, and the internal
-// helpers where they belong.
+// way: cmd/deckhand → stack/deploy → stack/revision → stack/plan →
+// stack/swarmspec → stack/compose (stack/record below revision and deploy),
+// discovery → nginx, quorum beside them, and the internal helpers where
+// they belong.
 package layers
 
 import (
@@ -22,12 +23,14 @@ const module = "github.com/deckhand/deckhand/"
 // write down here, not an accident.
 var allowed = map[string][]string{
 	"cmd/deckhand": {"cmd/deckhand/internal/quorumplot", "discovery", "internal/exit", "internal/version", "nginx", "quorum",
-		"stack/compose", "stack/deploy", "stack/plan"},
+		"stack/compose", "stack/deploy", "stack/plan", "stack/record", "stack/revision"},
 
 	// The plot of `deckhand quorum --plot`: output, so below the command only.
 	"cmd/deckhand/internal/quorumplot": {"quorum"},
 
-	"stack/deploy":    {"quorum", "stack/compose", "stack/plan", "stack/swarmspec"},
+	"stack/deploy":    {"quorum", "stack/compose", "stack/plan", "stack/record", "stack/revision", "stack/swarmspec"},
+	"stack/revision":  {"stack/compose", "stack/plan", "stack/record"},
+	"stack/record":    {},
 	"stack/plan":      {"stack/compose", "stack/swarmspec"},
 	"stack/swarmspec": {"stack/compose"},
 	"stack/compose":   {},

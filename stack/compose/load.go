@@ -63,6 +63,9 @@ type Stack struct {
 	Configs  map[string]Object
 	Secrets  map[string]Object
 	Warnings []Warning // swarm-incompatible keys, missing variables under AllowMissing
+	// FilesDigest is the sha256 of the compose files as read, in order
+	// ("sha256:" and hex), so a deploy can say which files it came from.
+	FilesDigest string
 }
 
 // ServiceName is the swarm name of a service of the stack (STACK_service).
@@ -184,7 +187,7 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stack{Name: o.Name, Project: project, Warnings: warnings}
+	st := &Stack{Name: o.Name, Project: project, Warnings: warnings, FilesDigest: filesDigest(srcs)}
 	roots := make([]*yaml.Node, len(srcs))
 	for i, s := range srcs {
 		roots[i] = s.root
@@ -193,6 +196,17 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// filesDigest is the sha256 of the files' contents, each preceded by its
+// length, so that moving bytes from one file to the next changes it.
+func filesDigest(srcs []source) string {
+	h := sha256.New()
+	for _, s := range srcs {
+		fmt.Fprintf(h, "%d\n", len(s.data))
+		h.Write(s.data)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // readSources reads and parses every compose file, so syntax errors carry the

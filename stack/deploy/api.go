@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/stack/record"
 )
 
 // ReadAPI is the part of the engine API that planning reads.
@@ -23,6 +25,7 @@ type API interface {
 	ReadAPI
 	WriteAPI
 	WaitAPI
+	record.API // the revision a deploy records
 }
 
 // WriteAPI is the part of the engine API that apply writes with.

@@ -23,7 +23,7 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	o.defaults()
 	log := o.Logger.With("component", "deploy", "stack", namespace)
 	res := &Result{Stack: namespace, Changes: []plan.Change{}, Services: []ServiceResult{}}
-	prep, err := PrepareFrom(ctx, api, namespace, source, o)
+	prep, err := o.prepare(ctx, api, namespace, source)
 	if err != nil {
 		res.Outcome, res.Error = OutcomeFailed, err.Error()
 		return res, err
@@ -39,6 +39,12 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 		sortResults(res)
 		return res, nil
 	}
+	run, err := beginRevision(ctx, api, namespace, prep, o)
+	if err != nil {
+		res.Outcome, res.Error = OutcomeFailed, err.Error()
+		return res, err
+	}
+	defer run.finish(ctx, res)
 	authFor := func(image string) string {
 		if !o.WithRegistryAuth || o.Auth == nil {
 			return ""

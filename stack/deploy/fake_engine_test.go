@@ -236,13 +236,27 @@ func (f *fakeEngine) ConfigCreate(_ context.Context, o client.ConfigCreateOption
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, c := range f.configs {
+		if c.Spec.Name == o.Spec.Name {
+			return client.ConfigCreateResult{}, errdefs.ErrConflict.WithMessage("config " + o.Spec.Name + " already exists")
+		}
+	}
 	id := f.id("cfg")
 	f.configs[id] = swarm.Config{ID: id, Meta: swarm.Meta{CreatedAt: time.Unix(int64(f.nextID), 0)}, Spec: o.Spec}
 	return client.ConfigCreateResult{ID: id}, nil
 }
 
 func (f *fakeEngine) ConfigUpdate(_ context.Context, id string, o client.ConfigUpdateOptions) (client.ConfigUpdateResult, error) {
-	return client.ConfigUpdateResult{}, f.record("ConfigUpdate", o.Spec.Name)
+	if err := f.record("ConfigUpdate", o.Spec.Name); err != nil {
+		return client.ConfigUpdateResult{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.configs[id]; ok {
+		c.Spec.Labels = o.Spec.Labels // only labels can change
+		f.configs[id] = c
+	}
+	return client.ConfigUpdateResult{}, nil
 }
 
 func (f *fakeEngine) ConfigRemove(_ context.Context, id string, _ client.ConfigRemoveOptions) (client.ConfigRemoveResult, error) {

@@ -32,6 +32,11 @@ type Options struct {
 	Logger       *slog.Logger // structured logs
 	WaitInterval time.Duration
 	Settle       time.Duration
+	// Revision records every deploy that changes something as a revision
+	// of the stack, in the swarm; nil records nothing.
+	Revision *RevisionOptions
+	// restore, when set, makes the deploy a rollback to a recorded revision.
+	restore *restore
 }
 
 func (o *Options) defaults() {

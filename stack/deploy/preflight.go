@@ -28,6 +28,12 @@ type Prepared struct {
 	// Managers is how many managers the swarm has (0 when a custom
 	// QuorumCheck ran instead of the node list).
 	Managers int
+	// What the plan was made from, for the revision a deploy records:
+	// the loaded stack (nil for a rollback), the live stack, and the
+	// names of the networks by ID.
+	Stack        *compose.Stack
+	Live         *plan.Live
+	NetworkNames map[string]string
 }
 
 // Prepare runs every preflight check and computes the plan, without writing.
@@ -57,6 +63,8 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 	// The checks are independent reads: run them together.
 	var (
 		managerErr, quorumErr, liveErr, extErr error
+		kept                                   keptVersions
+		keptErr                                error
 		live                                   *plan.Live
 		ids                                    = swarmspec.ObjectIDs{Configs: map[string]string{}, Secrets: map[string]string{}}
 		externalIDs                            = map[string]string{}
@@ -72,6 +80,7 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 			managerErr = checkManager(ctx, api)
 		}
 	})
+	wg.Go(func() { kept, keptErr = readKept(ctx, api, namespace, o) })
 	liveRead := make(chan struct{})
 	wg.Go(func() {
 		defer close(liveRead)
@@ -119,7 +128,7 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		}
 	})
 	wg.Wait()
-	for _, err := range []error{managerErr, quorumErr, liveErr, extErr} {
+	for _, err := range []error{managerErr, quorumErr, liveErr, extErr, keptErr} {
 		if err != nil {
 			return nil, err
 		}
@@ -142,11 +151,12 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		netNames[n.ID] = n.Name
 	}
 	maps.Copy(netNames, externalIDs)
-	pl, err := plan.Make(d, live, plan.Options{Prune: o.Prune, KeepVersions: o.KeepVersions, ResolveImage: o.ResolveImage, Images: images, NetworkNames: netNames})
+	pl, err := plan.Make(d, live, plan.Options{Prune: o.Prune, KeepVersions: o.KeepVersions, ResolveImage: o.ResolveImage, Images: images, NetworkNames: netNames,
+		KeepConfigs: kept.configs, KeepSecrets: kept.secrets})
 	if err != nil {
 		return nil, err
 	}
-	return &Prepared{Plan: pl, Desired: d, Images: images, Managers: managers}, nil
+	return &Prepared{Plan: pl, Desired: d, Images: images, Managers: managers, Stack: st, Live: live, NetworkNames: netNames}, nil
 }
 
 // indentJoin joins errors one per indented line, keeping them for errors.Is.

@@ -46,6 +46,7 @@ type Result struct {
 	Changes  []plan.Change   `json:"changes"`
 	Services []ServiceResult `json:"services"`
 	Undone   []string        `json:"atomic_undo,omitempty"`
+	Revision int             `json:"revision,omitempty"` // the revision this run recorded
 	Warnings []string        `json:"warnings,omitempty"`
 	Error    string          `json:"error,omitempty"`
 }

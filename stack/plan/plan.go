@@ -84,6 +84,9 @@ type Options struct {
 	// NetworkNames maps network IDs to names: the engine stores a service's
 	// networks by ID, the file names them.
 	NetworkNames map[string]string
+	// KeepConfigs and KeepSecrets are versions that recorded revisions
+	// still use: pruning never removes them.
+	KeepConfigs, KeepSecrets map[string]bool
 }
 
 // NamedNetworks returns spec with its network attachments named, not IDed.
@@ -229,6 +232,8 @@ func Make(d *swarmspec.Desired, live *Live, o Options) (*Plan, error) {
 			}
 		}
 		used := usedObjects(d)
+		maps.Copy(used.configs, o.KeepConfigs)
+		maps.Copy(used.secrets, o.KeepSecrets)
 		for _, c := range staleVersions(configVersions(live.Configs), d.Configs, used.configs, o.KeepVersions) {
 			p.Changes = append(p.Changes, Change{Kind: KindConfig, Name: c.name, Action: ActionRemove, ID: c.id})
 		}

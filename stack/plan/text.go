@@ -23,11 +23,21 @@ func (p *Plan) WriteText(w io.Writer) error {
 		p.Stack, create, update, remove, len(p.Unchanged)); err != nil {
 		return err
 	}
+	return WriteChanges(w, p.Changes)
+}
+
+// WriteChanges prints changes one a line (+ create, ~ update, - remove),
+// each with its changed fields under it.
+func WriteChanges(w io.Writer, changes []Change) error {
 	signs := map[Action]string{ActionCreate: "+", ActionUpdate: "~", ActionRemove: "-"}
-	for _, c := range p.Changes {
-		fmt.Fprintf(w, "  %s %s %s\n", signs[c.Action], c.Kind, c.Name)
+	for _, c := range changes {
+		if _, err := fmt.Fprintf(w, "  %s %s %s\n", signs[c.Action], c.Kind, c.Name); err != nil {
+			return err
+		}
 		for _, d := range c.Diff {
-			fmt.Fprintf(w, "      %s: %s -> %s\n", d.Field, orNone(d.Old), orNone(d.New))
+			if _, err := fmt.Fprintf(w, "      %s: %s -> %s\n", d.Field, orNone(d.Old), orNone(d.New)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/testenv"
+	"github.com/deckhand/deckhand/stack/deploy"
+	"github.com/deckhand/deckhand/stack/plan"
+	"github.com/deckhand/deckhand/stack/record"
+	"github.com/deckhand/deckhand/stack/revision"
+)
+
+// revisionsStack is the e2e stack at one step: web (and worker, until it
+// is removed) from ${IMAGE}, a config from a file, and later a secret.
+func revisionsStack(worker, secret bool) string {
+	var b strings.Builder
+	b.WriteString(`services:
+  web:
+    image: ${IMAGE}
+    environment:
+      VERSION: ${VERSION}
+      UNHEALTHY: ${UNHEALTHY:-0}
+    configs:
+      - source: motd
+        target: /etc/motd
+`)
+	if secret {
+		b.WriteString("    secrets:\n      - api_key\n")
+	}
+	// A one-second update monitor: deploy's wait settles after a second, not five.
+	b.WriteString("    deploy:\n      update_config:\n        order: start-first\n        failure_action: pause\n        monitor: 1s\n")
+	if worker {
+		b.WriteString("  worker:\n    image: ${WORKER_IMAGE}\n")
+	}
+	b.WriteString("configs:\n  motd:\n    file: ./motd.txt\n")
+	if secret {
+		b.WriteString("secrets:\n  api_key:\n    file: ./key.txt\n")
+	}
+	return b.String()
+}
+
+// TestRevisionsE2E drives revisions through the command line on the real
+// swarm: five deploys with changes (image, env, config file, a removed
+// service, a secret) after the first, then history, diff, status, rollback
+// to revision 2 (every spec equal to revision 2's, field by field), rollback
+// to the latest, and promotion to another stack from a revision and from a
+// stack on another docker context.
+func TestRevisionsE2E(t *testing.T) {
+	c := testenv.Engine(t)
+	reg := testenv.Registry(t)
+	cfg := testenv.DockerConfig(t)
+	t.Setenv("DOCKER_CONFIG", cfg)
+	name, prod := testenv.UniqueName(t), testenv.UniqueName(t)
+	t.Cleanup(func() { removeServices(t, c, name); removeServices(t, c, prod) })
+	repo := reg.Addr + "/deckhand-rev-" + name
+	testenv.BuildImage(t, c, repo+":v1")
+	v1 := testenv.PushImage(t, c, repo+":v1")
+	// v2 differs from v1 by a label, so it has its own digest.
+	buildDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(buildDir, "Dockerfile"), []byte("FROM "+repo+":v1\nLABEL deckhand.test.version=2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("docker", "build", "-q", "-t", repo+":v2", buildDir)
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build v2: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "image", "rm", repo+":v2").Run() })
+	v2 := testenv.PushImage(t, c, repo+":v2")
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "stack.yml")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, path), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) (int, string, string) {
+		var out, errw bytes.Buffer
+		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
+		return code, out.String(), errw.String()
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		code, out, errw := run(args...)
+		if code != 0 {
+			t.Fatalf("deckhand %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errw)
+		}
+		return out
+	}
+	deployed := func(args ...string) {
+		t.Helper()
+		out := must(append([]string{"deploy", "--with-registry-auth", "--timeout", "2m", "-c", file}, args...)...)
+		if !strings.Contains(out, "; revision ") {
+			t.Fatalf("deploy recorded no revision:\n%s", out)
+		}
+	}
+
+	// Revision 1, then one change per deploy.
+	t.Setenv("IMAGE", repo+":v1")
+	t.Setenv("WORKER_IMAGE", repo+":v1")
+	t.Setenv("VERSION", "1")
+	write("motd.txt", "first motd\n")
+	write("key.txt", "s3cr3t-value\n")
+	write("stack.yml", revisionsStack(true, false))
+	deployed(name)
+	t.Setenv("IMAGE", repo+":v2")
+	deployed(name) // 2: image
+	t.Setenv("VERSION", "2")
+	deployed(name) // 3: env
+	write("motd.txt", "second motd\n")
+	deployed(name) // 4: config file
+	write("stack.yml", revisionsStack(false, false))
+	deployed("--prune", name) // 5: a removed service
+	write("stack.yml", revisionsStack(false, true))
+	deployed(name) // 6: a secret
+	if code, out, errw := run("deploy", "-c", file, name); code != 0 || strings.Contains(out, "revision") {
+		t.Errorf("a no-op deploy: exit %d, and it must record nothing:\n%s%s", code, out, errw)
+	}
+
+	// history: six revisions, who, outcome and the images changed.
+	out := must("history", name)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 7 || !strings.HasPrefix(lines[0], "REVISION") {
+		t.Fatalf("history is not a header and 6 revisions:\n%s", out)
+	}
+	for i, l := range lines[1:] {
+		if !strings.HasPrefix(l, fmt.Sprint(i+1)+" ") || !strings.Contains(l, " converged ") {
+			t.Errorf("history line %d: %q", i+1, l)
+		}
+	}
+	if short := revision.ShortImage(v2); !strings.Contains(lines[2], "web="+short) || strings.Contains(lines[2], "worker=") {
+		t.Errorf("revision 2 should list web=%s only: %q", short, lines[2])
+	}
+	if !strings.Contains(lines[5], "-worker") {
+		t.Errorf("revision 5 should list the removed worker: %q", lines[5])
+	}
+	var h deploy.History
+	if err := json.Unmarshal([]byte(must("history", "--format", "json", name)), &h); err != nil || len(h.Revisions) != 6 || h.Before != deploy.OriginCreated || h.Revisions[0].Who.User == "" {
+		t.Errorf("history --format json: %v %+v", err, h)
+	}
+
+	// The records hold the specs, never a secret's value.
+	recs, err := record.List(context.Background(), c, name, record.KindRevision)
+	if err != nil || len(recs) != 6 {
+		t.Fatalf("records: %d, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		var raw json.RawMessage
+		if err := r.Decode(&raw); err != nil || bytes.Contains(raw, []byte("s3cr3t")) || !bytes.Contains(raw, []byte(`"services"`)) {
+			t.Errorf("record %s: %v, or it holds the secret's value", r.Name, err)
+		}
+	}
+
+	// diff: each step's change, env redacted, and no drift from 6.
+	for _, step := range []struct{ from, to, want string }{
+		{"1", "2", "image: " + v1 + " -> " + v2},
+		{"2", "3", "env.VERSION: (redacted) -> (redacted)"},
+		{"3", "4", "container.Configs[0]: " + name + "_motd_"},
+		{"4", "5", "- service " + name + "_worker"},
+		{"5", "6", "container.Secrets[0]: (none) -> " + name + "_api_key_"},
+	} {
+		out := must("diff", name, step.from, step.to)
+		if !strings.Contains(out, step.want) {
+			t.Errorf("diff %s %s does not say %q:\n%s", step.from, step.to, step.want, out)
+		}
+		if strings.Contains(out, "s3cr3t") || strings.Contains(out, "VERSION=") {
+			t.Errorf("diff %s %s shows a value:\n%s", step.from, step.to, out)
+		}
+	}
+	if code, out, _ := run("diff", "--detailed-exitcode", name, "6"); code != 0 {
+		t.Errorf("diff 6 against the live stack: exit %d, want 0\n%s", code, out)
+	}
+	if out := must("status", name); !strings.Contains(out, ": converged") || !strings.Contains(out, "revision: 6 (deploy") {
+		t.Errorf("status:\n%s", out)
+	}
+
+	// Rollback to 2: the worker, the first motd and no secret, field by field.
+	out = must("rollback", "--to", "2", "--with-registry-auth", "--timeout", "2m", name)
+	if !strings.Contains(out, "; revision 7") {
+		t.Errorf("rollback --to 2 did not record revision 7:\n%s", out)
+	}
+	assertRunsRevision(t, c, name, 2)
+	if code, out, _ := run("diff", "--detailed-exitcode", name, "2"); code != 0 {
+		t.Errorf("diff 2 after rollback: exit %d\n%s", code, out)
+	}
+	if out := must("status", name); !strings.Contains(out, "revision: 7 (rollback to 2") {
+		t.Errorf("status after rollback:\n%s", out)
+	}
+	// And back to the latest deploy.
+	must("rollback", "--to", "6", "--timeout", "2m", name)
+	assertRunsRevision(t, c, name, 6)
+	if out := must("history", name); !strings.Contains(out, "rollback to 6") || !strings.Contains(out, "\n8 ") {
+		t.Errorf("history after two rollbacks:\n%s", out)
+	}
+
+	// Promotion: prod runs what revision 1 ran, although the file says v2;
+	// then what the stack runs, read through another docker context.
+	deployed("--images-from", name+"@1", prod)
+	if img := serviceImage(t, c, prod+"_web"); img != v1 {
+		t.Errorf("prod web runs %s after --images-from %s@1, want %s", img, name, v1)
+	}
+	ctxName := "deckhand-test-" + name
+	if out, err := exec.Command("docker", "context", "create", ctxName, "--docker", "host="+c.DaemonHost()).CombinedOutput(); err != nil {
+		t.Fatalf("docker context create: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "context", "rm", "-f", ctxName).Run() })
+	deployed("--images-from-context", ctxName, "--images-from", name, prod)
+	if img := serviceImage(t, c, prod+"_web"); img != v2 {
+		t.Errorf("prod web runs %s after --images-from-context, want %s", img, v2)
+	}
+	if out := must("history", prod); !strings.Contains(out, "images from "+name+"@1") || !strings.Contains(out, "images from "+name+" on context "+ctxName) {
+		t.Errorf("prod's history does not say where its images came from:\n%s", out)
+	}
+
+	// status exits 3 while a service does not converge.
+	t.Setenv("UNHEALTHY", "1")
+	must("deploy", "--detach", "-c", file, prod)
+	if code, out, errw := run("status", prod); code != 3 || !strings.Contains(out, "NOT converged") {
+		t.Errorf("status of a stack being updated: exit %d, want 3\n%s%s", code, out, errw)
+	}
+}
+
+// assertRunsRevision checks that the live stack is revision n: the same
+// services, each spec equal to the recorded one field by field.
+func assertRunsRevision(t *testing.T, c *client.Client, stack string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	revs, err := deploy.Revisions(ctx, c, stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := revision.Find(revs, stack, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := deploy.LiveSpecs(ctx, c, stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := slices.Sorted(maps.Keys(live)), slices.Sorted(maps.Keys(rev.Services)); !slices.Equal(got, want) {
+		t.Fatalf("services %v, revision %d has %v", got, n, want)
+	}
+	for name, want := range rev.Services {
+		if d := plan.DiffServiceSpecs(want, live[name]); len(d) > 0 {
+			t.Errorf("service %s differs from revision %d: %+v", name, n, d)
+		}
+	}
+}
+
+func serviceImage(t *testing.T, c *client.Client, name string) string {
+	t.Helper()
+	res, err := c.ServiceInspect(context.Background(), name, client.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Service.Spec.TaskTemplate.ContainerSpec.Image
+}
+
+// TestHistoryOfADockerStackE2E: a stack docker stack deploy made has no
+// history; deckhand's first deploy that changes it is revision 1, and
+// history says that what ran before is unknown.
+func TestHistoryOfADockerStackE2E(t *testing.T) {
+	c := testenv.Engine(t)
+	t.Setenv("DOCKER_CONFIG", testenv.DockerConfig(t))
+	name := testenv.UniqueName(t)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	file := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(file, []byte("services:\n  web:\n    image: 127.0.0.1:5000/never-pulled:1\n    environment:\n      VERSION: ${VERSION}\n    deploy:\n      replicas: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docker := exec.Command("docker", "stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", file, name)
+	docker.Env = append(os.Environ(), "VERSION=1")
+	if out, err := docker.CombinedOutput(); err != nil {
+		t.Fatalf("docker stack deploy: %v\n%s", err, out)
+	}
+	run := func(args ...string) (int, string) {
+		var out, errw bytes.Buffer
+		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
+		return code, out.String() + errw.String()
+	}
+	if code, out := run("history", name); code != 0 || !strings.Contains(out, "no recorded revisions") || !strings.Contains(out, "records revision 1") {
+		t.Errorf("history of docker's stack: exit %d\n%s", code, out)
+	}
+	t.Setenv("VERSION", "2")
+	if code, out := run("deploy", "--resolve-image", "never", "-c", file, name); code != 0 || !strings.Contains(out, "; revision 1") {
+		t.Fatalf("deckhand's first deploy: exit %d\n%s", code, out)
+	}
+	if code, out := run("history", name); code != 0 || !strings.Contains(out, "\n1 ") || !strings.Contains(out, "what ran then is unknown") {
+		t.Errorf("history after deckhand's first deploy: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,174 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/testbed"
+	"github.com/deckhand/deckhand/internal/testenv"
+	"github.com/deckhand/deckhand/stack/compose"
+	"github.com/deckhand/deckhand/stack/plan"
+	"github.com/deckhand/deckhand/stack/record"
+	"github.com/deckhand/deckhand/stack/revision"
+)
+
+// quietStack is a stack with no tasks to run (replicas 0), so deploys of it
+// take the time of the engine's writes only: one service with an env
+// variable and a config version per MOTD.
+const quietStack = `services:
+  web:
+    image: ${IMAGE}
+    environment:
+      VERSION: ${VERSION:-1}
+    configs:
+      - source: motd
+        target: /etc/motd
+    deploy:
+      replicas: 0
+configs:
+  motd:
+    content: ${MOTD:-hello}
+`
+
+func loadQuiet(t testing.TB, name string, env map[string]string) *compose.Stack {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(file, []byte(quietStack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := compose.Load(context.Background(), compose.Options{Name: name, Files: []string{file}, Environ: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func recordingOn(who string) *RevisionOptions {
+	return &RevisionOptions{Who: record.Who{User: "e2e", Host: who}}
+}
+
+// TestE2EHistoryOnEveryManager records revisions through one manager of a
+// real 3-manager swarm: the others read the same history, and a rollback
+// through another manager continues it.
+func TestE2EHistoryOnEveryManager(t *testing.T) {
+	bed := testbed.New(t, testbed.Options{Managers: 3})
+	ctx := context.Background()
+	var out bytes.Buffer
+	o := Options{ResolveImage: plan.ResolveNever, Wait: false, Out: &out, Revision: recordingOn("node1")}
+	for _, v := range []string{"1", "2", "3"} {
+		st := loadQuiet(t, "hist", map[string]string{"IMAGE": "127.0.0.1:5000/never-pulled:1", "VERSION": v, "MOTD": "motd " + v})
+		if _, err := Deploy(ctx, bed.Client(0), st, o); err != nil {
+			t.Fatalf("deploy %s through node1: %v\n%s", v, err, out.String())
+		}
+	}
+	want, err := ReadHistory(ctx, bed.Client(0), "hist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Revisions) != 3 || want.Revisions[2].Outcome != revision.OutcomeApplied {
+		t.Fatalf("history through node1: %+v", want)
+	}
+	for i := 1; i < 3; i++ {
+		got, err := ReadHistory(ctx, bed.Client(i), "hist")
+		if err != nil {
+			t.Fatalf("history through node%d: %v", i+1, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("history through node%d differs from node1's:\n got %+v\nwant %+v", i+1, got, want)
+		}
+	}
+	o.Revision = recordingOn("node3")
+	res, err := RollbackTo(ctx, bed.Client(2), "hist", 1, o)
+	if err != nil || res.Revision != 4 {
+		t.Fatalf("rollback --to 1 through node3: revision %d, %v\n%s", res.Revision, err, out.String())
+	}
+	h, err := ReadHistory(ctx, bed.Client(1), "hist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := h.Revisions[len(h.Revisions)-1]; len(h.Revisions) != 4 || last.Describe() != "rollback to 1" || last.Who.Host != "node3" {
+		t.Errorf("history through node2 after the rollback: %+v", h.Revisions)
+	}
+	if d, err := Diff(ctx, bed.Client(1), "hist", 1, 0); err != nil || len(d.Changes) != 0 {
+		t.Errorf("diff 1 against the live stack through node2: %+v, %v", d, err)
+	}
+}
+
+// TestE2EKeepRevisionsPrunesRecordsNotVersionsTheyUse: --keep-revisions
+// removes old records; --prune removes only versions no kept revision uses,
+// and a kept revision can still be restored.
+func TestE2EKeepRevisionsPrunesRecordsNotVersionsTheyUse(t *testing.T) {
+	e := newE2E(t)
+	ctx := context.Background()
+	name := testenv.UniqueName(t)
+	removeStackOnCleanup(t, e.c, name)
+	var out bytes.Buffer
+	deploy := func(motd string, keep int) {
+		t.Helper()
+		o := e.options(t, &out)
+		o.Prune, o.KeepVersions, o.Revision = true, 0, &RevisionOptions{Keep: keep}
+		if _, err := Deploy(ctx, e.c, loadQuiet(t, name, map[string]string{"IMAGE": e.image, "MOTD": motd}), o); err != nil {
+			t.Fatalf("deploy %s: %v\n%s", motd, err, out.String())
+		}
+	}
+	versions := func() []string {
+		t.Helper()
+		res, err := e.c.ConfigList(ctx, client.ConfigListOptions{Filters: make(client.Filters).Add("label", compose.LabelStack+"="+name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range res.Items {
+			got = append(got, string(c.Spec.Data))
+		}
+		slices.Sort(got)
+		return got
+	}
+	records := func() []int {
+		t.Helper()
+		recs, err := record.List(ctx, e.c, name, record.KindRevision)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, r := range recs {
+			got = append(got, r.Seq)
+		}
+		return got
+	}
+	for _, m := range []string{"a", "b", "c"} {
+		deploy(m, 3)
+	}
+	if got := versions(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("versions %v, want a b c: each is used by one of the 3 kept revisions", got)
+	}
+	deploy("d", 2)
+	if got, want := records(), []int{3, 4}; !slices.Equal(got, want) {
+		t.Errorf("records %v, want %v", got, want)
+	}
+	if got := versions(); !slices.Equal(got, []string{"c", "d"}) {
+		t.Errorf("versions %v, want c d", got)
+	}
+	o := e.options(t, &out)
+	o.Revision = &RevisionOptions{Keep: 2}
+	if _, err := RollbackTo(ctx, e.c, name, 3, o); err != nil {
+		t.Fatalf("rollback --to 3, the oldest kept revision: %v\n%s", err, out.String())
+	}
+	// Revision 3 is trimmed now; 5, the rollback to it, is what runs.
+	if d, err := Diff(ctx, e.c, name, 5, 0); err != nil || len(d.Changes) != 0 {
+		t.Errorf("diff 5 against the live stack after the rollback: %+v, %v", d, err)
+	}
+	if d, err := Diff(ctx, e.c, name, 4, 5); err != nil || len(d.Changes) != 1 {
+		t.Errorf("diff 4 5 should be the config version: %+v, %v", d, err)
+	}
+	if got := records(); !slices.Equal(got, []int{4, 5}) {
+		t.Errorf("records after the rollback %v, want 4 5", got)
+	}
+}
