@@ -34,8 +34,15 @@ With --atomic any failure (engine error, convergence failure, timeout,
 Ctrl-C) restores every service this run updated and removes everything it
 created.
 
+A changed service counts as converged when swarm completes its update (its
+update monitor has then watched the new tasks), a new one when its tasks have
+run for the monitor window, as docker stack deploy --detach=false counts them.
+A task that swarm cannot place (no suitable node: a host-mode port in use,
+insufficient resources, a constraint no node meets) fails the wait after
+--pending-timeout, naming the error and the nodes.
+
 Exit codes: 0 converged, 1 error before or while applying, 3 failed to
-converge (rolled back or timed out).`,
+converge (rolled back, unschedulable or timed out).`,
 		Example: `  # What CI runs instead of docker stack deploy
   deckhand deploy --prune --with-registry-auth --resolve-image always -c deployment.yml my-cool-app
 
@@ -58,6 +65,7 @@ converge (rolled back or timed out).`,
 	fs.BoolVar(&o.detach, "detach", false, "return after writing, without waiting for the services to converge")
 	fs.BoolVar(&o.wait, "wait", true, "wait until every changed service converges (the default; --detach turns it off)")
 	fs.DurationVar(&o.stack.deploy.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
+	fs.DurationVar(&o.stack.deploy.PendingTimeout, "pending-timeout", deploy.DefaultPendingTimeout, "fail when a task stays pending this long because swarm cannot schedule it (no suitable node, port in use, resources, constraints)")
 	fs.BoolVar(&o.stack.deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
 	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")
 	return cmd

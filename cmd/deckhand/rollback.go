@@ -43,6 +43,7 @@ compose file (web) or their swarm name (my-cool-app_web).`,
 	fs := cmd.Flags()
 	fs.BoolVar(&o.detach, "detach", false, "return after requesting the rollback, without waiting")
 	fs.DurationVar(&o.opts.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
+	fs.DurationVar(&o.opts.PendingTimeout, "pending-timeout", deploy.DefaultPendingTimeout, "fail when a task stays pending this long because swarm cannot schedule it")
 	fs.StringVar(&o.format, "format", "text", "output format: text or json")
 	return cmd
 }

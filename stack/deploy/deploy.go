@@ -73,7 +73,7 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	var outcomes []ServiceOutcome
 	if o.Wait && len(ids) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		outcomes = Wait(wctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, Logger: o.Logger})
+		outcomes = Wait(wctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, PendingTimeout: o.PendingTimeout, Logger: o.Logger})
 		cancel()
 	}
 	res.Services = append(res.Services, appliedResults(applied, images, outcomes)...)
