@@ -60,6 +60,7 @@ func runPlan(ctx context.Context, o planOptions, out, errw io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	o.stack.deploy.Out = errw // warnings; the plan goes to out
 	prep, err := deploy.PrepareFrom(ctx, c, o.load.Name, source, o.stack.deploy)
 	if err != nil {
 		return err

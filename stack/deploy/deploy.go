@@ -30,6 +30,7 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	}
 	pl := prep.Plan
 	res.Changes = pl.Changes
+	res.Warnings = append(res.Warnings, prep.Warnings...)
 	for _, name := range pl.Unchanged {
 		res.Services = append(res.Services, ServiceResult{Service: name, Action: ActionUnchanged, Outcome: OutcomeUnchanged,
 			Image: prep.Desired.Services[name].TaskTemplate.ContainerSpec.Image})

@@ -25,6 +25,10 @@ type Prepared struct {
 	Plan    *plan.Plan
 	Desired *swarmspec.Desired
 	Images  map[string]plan.ResolvedImage
+	// Warnings are what preflight saw that will keep tasks from running
+	// (no node meets a service's constraints, too few nodes for its
+	// host-mode ports); they do not stop the deploy.
+	Warnings []string
 }
 
 // Prepare runs every preflight check and computes the plan, without writing.
@@ -42,10 +46,11 @@ type Source func() (*compose.Stack, error)
 func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Source, o Options) (*Prepared, error) {
 	o.defaults()
 	log := o.Logger.With("component", "deploy", "stack", namespace)
+	var nodes listedNodes
 	quorum := o.QuorumCheck
 	if quorum == nil {
 		quorum = func(ctx context.Context) error {
-			return checkLeader(ctx, api, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
+			return checkLeader(ctx, api, nodes, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
 		}
 	}
 	// The checks are independent reads: run them together.
@@ -59,9 +64,11 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		wg                                     sync.WaitGroup
 	)
 	wg.Go(func() {
-		// Listing the nodes succeeds only on a manager of a swarm with a
-		// leader; when it fails, Info (which works on every engine version)
-		// tells whether the engine is a manager at all.
+		// One list of the nodes serves the quorum check and the placement
+		// check. It succeeds only on a manager of a swarm with a leader;
+		// when it fails, Info (which works on every engine version) tells
+		// whether the engine is a manager at all.
+		nodes.res, nodes.err = api.NodeList(ctx, client.NodeListOptions{})
 		if quorumErr = quorum(ctx); quorumErr != nil {
 			managerErr = checkManager(ctx, api)
 		}
@@ -140,7 +147,20 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 	if err != nil {
 		return nil, err
 	}
-	return &Prepared{Plan: pl, Desired: d, Images: images}, nil
+	prep := &Prepared{Plan: pl, Desired: d, Images: images}
+	if nodes.err == nil && pl.HasChanges() {
+		changed := map[string]swarm.ServiceSpec{}
+		for _, c := range pl.Changes {
+			if c.Service != nil && (c.Action == plan.ActionCreate || c.Action == plan.ActionUpdate) {
+				changed[c.Name] = *c.Service
+			}
+		}
+		prep.Warnings = placementWarnings(changed, nodes.res.Items)
+		for _, w := range prep.Warnings {
+			fmt.Fprintf(o.Out, "warning: %s\n", w)
+		}
+	}
+	return prep, nil
 }
 
 // indentJoin joins errors one per indented line, keeping them for errors.Is.
@@ -211,11 +231,12 @@ func checkManager(ctx context.Context, api ReadAPI) error {
 	return nil
 }
 
-// checkLeader fails when the swarm has lost quorum (quorum.Check), naming the
-// managers that are down. When the engine has no leader it cannot list the
-// nodes, so the managers it knows of are probed on their swarm address.
-func checkLeader(ctx context.Context, api ReadAPI, warn func(string)) error {
-	st, err := quorum.Check(ctx, api)
+// checkLeader fails when the swarm has lost quorum (quorum.Check over the
+// listed nodes), naming the managers that are down. When the engine has no
+// leader it cannot list the nodes, so the managers it knows of are probed on
+// their swarm address.
+func checkLeader(ctx context.Context, api ReadAPI, nodes quorum.NodeLister, warn func(string)) error {
+	st, err := quorum.Check(ctx, nodes)
 	if err == nil {
 		if st.FailuresLeft == 0 {
 			warn(fmt.Sprintf("the swarm has %d of %d managers up and no manager can fail without losing quorum: deploying anyway; add managers or bring the down ones back", st.Up, len(st.Managers)))
