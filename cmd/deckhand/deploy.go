@@ -18,8 +18,8 @@ type deployOptions struct {
 	wait   bool
 }
 
-func newDeployCommand() *cobra.Command {
-	var o deployOptions
+func newDeployCommand(start time.Time) *cobra.Command {
+	o := deployOptions{stack: stackFlags{start: start}}
 	cmd := &cobra.Command{
 		Use:   "deploy [OPTIONS] STACK",
 		Short: "Deploy a stack and wait until it converges",
@@ -68,6 +68,7 @@ converge (rolled back, unschedulable or timed out).`,
 	fs.DurationVar(&o.stack.deploy.PendingTimeout, "pending-timeout", deploy.DefaultPendingTimeout, "fail when a task stays pending this long because swarm cannot schedule it (no suitable node, port in use, resources, constraints)")
 	fs.BoolVar(&o.stack.deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
 	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")
+	fs.BoolVar(&o.stack.timings, "timings", false, "print how long each phase took to stderr (and, with --format json, in the result)")
 	return cmd
 }
 
@@ -86,5 +87,6 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 	o.stack.deploy.Out = progress
 	o.stack.deploy.Progress = newWaitDisplay(progress)
 	res, err := deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy)
+	res.Timings = o.stack.finishTimings(errw)
 	return writeResult(out, o.stack.format, res, err)
 }

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ import (
 type cli struct {
 	in       io.Reader
 	out, err io.Writer
+	start    time.Time // when run began: the origin of --timings
 }
 
 func newCLI(in io.Reader, out, err io.Writer) *cli { return &cli{in: in, out: out, err: err} }
@@ -33,6 +35,7 @@ const pluginName = "deckhand"
 
 // run executes the command line and returns the process exit code.
 func (c *cli) run(args []string) int {
+	c.start = time.Now()
 	argv := args[1:]
 	asPlugin := strings.HasPrefix(filepath.Base(args[0]), "docker-")
 	if len(argv) > 0 && argv[0] == "docker-cli-plugin-metadata" {
@@ -96,8 +99,8 @@ nginx configuration in step with the swarm, and sizes the swarm's managers.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		newRenderCommand(),
-		newPlanCommand(),
-		newDeployCommand(),
+		newPlanCommand(c.start),
+		newDeployCommand(c.start),
 		newRollbackCommand(),
 		newNginxCommand(),
 		newWatchCommand(),

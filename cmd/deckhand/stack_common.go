@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/pflag"
@@ -21,9 +22,11 @@ import (
 // stackFlags are the flags plan and deploy share besides the load flags.
 type stackFlags struct {
 	deploy       deploy.Options
-	resolve      string // --resolve-image, checked into deploy.ResolveImage
-	format       string // text or json
-	dockerConfig string // docker config dir for registry credentials; "" = default
+	resolve      string    // --resolve-image, checked into deploy.ResolveImage
+	format       string    // text or json
+	dockerConfig string    // docker config dir for registry credentials; "" = default
+	timings      bool      // --timings: record and print each phase's time
+	start        time.Time // when the process began the command: the origin of the timings
 }
 
 // addPlanFlags binds the flags plan and deploy share.
@@ -59,7 +62,14 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 	if err := compose.ValidateName(lo.Name); err != nil {
 		return nil, nil, err
 	}
+	if f.timings {
+		f.deploy.Timings = deploy.NewTimings(f.start)
+		f.deploy.Timings.Add("flags", f.start, time.Now())
+	}
+	tm := f.deploy.Timings
+	endCreds := tm.Begin("credentials")
 	auth, err := loadRegistryAuth(f.dockerConfig)
+	endCreds()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,7 +77,9 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 	if f.deploy.Logger == nil {
 		f.deploy.Logger = slog.Default()
 	}
+	endHints := tm.Begin("image hints")
 	f.deploy.PrefetchImages = compose.LiteralImages(lo)
+	endHints()
 	source := func() (*compose.Stack, error) {
 		st, err := compose.Load(ctx, lo)
 		if err != nil {
@@ -76,7 +88,9 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 		printWarnings(errw, st)
 		return st, nil
 	}
+	endConnect := tm.Begin("connect")
 	c, err := connectEngine(ctx)
+	endConnect()
 	if err != nil {
 		if _, lerr := source(); lerr != nil {
 			return nil, nil, lerr
@@ -84,6 +98,29 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 		return nil, nil, err
 	}
 	return source, c, nil
+}
+
+// finishTimings records the whole command as "total" and, with --timings,
+// prints every phase to w, total last; it returns the phases for a JSON
+// result. The process's own start-up before main is not in them.
+func (f *stackFlags) finishTimings(w io.Writer) []deploy.Timing {
+	tm := f.deploy.Timings
+	if tm == nil {
+		return nil
+	}
+	total := time.Since(f.start)
+	tm.Add("total", f.start, f.start.Add(total))
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+	fmt.Fprintln(w, "timings (ms since the command started; phases overlap where they run together):")
+	fmt.Fprintf(w, "  %8s %8s  %s\n", "START", "TOOK", "PHASE")
+	phases := tm.Phases()
+	for _, p := range phases {
+		if p.Phase != "total" {
+			fmt.Fprintf(w, "  %8s %8s  %s\n", ms(p.Start), ms(p.Duration), p.Phase)
+		}
+	}
+	fmt.Fprintf(w, "  %8s %8s  %s\n", "", ms(total), "total")
+	return phases
 }
 
 // writeResult prints a deploy's or rollback's result: JSON on out, or one

@@ -33,6 +33,7 @@ type Options struct {
 	Logger       *slog.Logger  // structured logs
 	WaitInterval time.Duration // see WaitOptions.Interval
 	Settle       time.Duration // see WaitOptions.Settle
+	Timings      *Timings      // records each phase; nil records nothing
 }
 
 func (o *Options) defaults() {

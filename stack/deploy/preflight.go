@@ -63,7 +63,9 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		images                                 map[string]plan.ResolvedImage
 		wg                                     sync.WaitGroup
 	)
+	tm := o.Timings
 	wg.Go(func() {
+		defer tm.Begin("nodes and quorum")()
 		// One list of the nodes serves the quorum check and the placement
 		// check. It succeeds only on a manager of a swarm with a leader;
 		// when it fails, Info (which works on every engine version) tells
@@ -76,6 +78,7 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 	liveRead := make(chan struct{})
 	wg.Go(func() {
 		defer close(liveRead)
+		defer tm.Begin("live read")()
 		live, liveErr = ReadLive(ctx, api, namespace)
 	})
 	resolver := newImageResolver(api, o)
@@ -86,7 +89,9 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 			resolver.start(ctx, image)
 		}
 	}
+	endLoad := tm.Begin("load")
 	st, err := source()
+	endLoad()
 	if err != nil {
 		wg.Wait()
 		return nil, err
@@ -100,12 +105,15 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		}
 	})
 	// Conversion needs no engine (config/secret IDs are filled in below).
+	endConvert := tm.Begin("convert")
 	d, err := swarmspec.Convert(ctx, st, swarmspec.ObjectIDs{})
+	endConvert()
 	if err != nil {
 		wg.Wait()
 		return nil, err
 	}
 	wg.Go(func() {
+		defer tm.Begin("external objects")()
 		// External objects live outside the stack: look them up by name.
 		if extErr = lookupExternal(ctx, api, d, ids, &extProblems); extErr != nil {
 			return
@@ -143,6 +151,8 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		netNames[n.ID] = n.Name
 	}
 	maps.Copy(netNames, externalIDs)
+	endPlan := tm.Begin("plan")
+	defer endPlan()
 	pl, err := plan.Make(d, live, plan.Options{Prune: o.Prune, KeepVersions: o.KeepVersions, ResolveImage: o.ResolveImage, Images: images, NetworkNames: netNames})
 	if err != nil {
 		return nil, err

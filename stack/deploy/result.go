@@ -51,6 +51,7 @@ type Result struct {
 	Undone   []string        `json:"atomic_undo,omitempty"`
 	Warnings []string        `json:"warnings,omitempty"`
 	Error    string          `json:"error,omitempty"`
+	Timings  []Timing        `json:"timings,omitempty"` // with --timings: each phase, in the order they started
 }
 
 // NotConvergedError is the error of a deploy or rollback that wrote what it
