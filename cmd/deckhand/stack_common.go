@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -46,10 +47,11 @@ func checkFormat(f string) error {
 }
 
 // connectForDeploy is the edge shared by plan and deploy: it checks the
-// flags, reads the registry credentials, connects to the engine and returns
-// the source that loads the stack (run by deploy.PrepareFrom while the
-// engine is being read). When the engine cannot be reached, problems in the
-// files are reported first.
+// flags, then starts loading the stack while it reads the registry
+// credentials and connects to the engine, and returns the source that hands
+// over the loaded stack (to deploy.PrepareFrom, which reads the engine and
+// the registry meanwhile). When the engine cannot be reached, problems in
+// the files are reported first.
 func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, errw io.Writer) (deploy.Source, *client.Client, error) {
 	if err := checkFormat(f.format); err != nil {
 		return nil, nil, err
@@ -67,30 +69,51 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 		f.deploy.Timings.Add("flags", f.start, time.Now())
 	}
 	tm := f.deploy.Timings
-	endCreds := tm.Begin("credentials")
-	auth, err := loadRegistryAuth(f.dockerConfig)
-	endCreds()
-	if err != nil {
-		return nil, nil, err
-	}
-	f.deploy.Auth = auth.Encode
 	if f.deploy.Logger == nil {
 		f.deploy.Logger = slog.Default()
 	}
-	endHints := tm.Begin("image hints")
-	f.deploy.PrefetchImages = compose.LiteralImages(lo)
-	endHints()
+	// The stack loads, the credentials and image hints are read and the
+	// engine is pinged all at once: none needs another.
+	var (
+		st      *compose.Stack
+		loadErr error
+		loaded  = make(chan struct{})
+	)
+	go func() {
+		defer close(loaded)
+		defer tm.Begin("load")()
+		st, loadErr = compose.Load(ctx, lo)
+	}()
 	source := func() (*compose.Stack, error) {
-		st, err := compose.Load(ctx, lo)
-		if err != nil {
-			return nil, err
+		<-loaded
+		if loadErr != nil {
+			return nil, loadErr
 		}
 		printWarnings(errw, st)
 		return st, nil
 	}
+	var (
+		auth    *registryAuth
+		authErr error
+		wg      sync.WaitGroup
+	)
+	wg.Go(func() {
+		defer tm.Begin("credentials and image hints")()
+		if auth, authErr = loadRegistryAuth(f.dockerConfig); authErr == nil {
+			f.deploy.PrefetchImages = compose.LiteralImages(lo)
+		}
+	})
 	endConnect := tm.Begin("connect")
 	c, err := connectEngine(ctx)
 	endConnect()
+	wg.Wait()
+	if authErr != nil {
+		if c != nil {
+			_ = c.Close()
+		}
+		return nil, nil, authErr
+	}
+	f.deploy.Auth = auth.Encode
 	if err != nil {
 		if _, lerr := source(); lerr != nil {
 			return nil, nil, lerr

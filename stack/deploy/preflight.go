@@ -89,9 +89,7 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 			resolver.start(ctx, image)
 		}
 	}
-	endLoad := tm.Begin("load")
-	st, err := source()
-	endLoad()
+	st, err := source() // the caller times the load: it may have started it before
 	if err != nil {
 		wg.Wait()
 		return nil, err

@@ -29,8 +29,8 @@ func TestTimingsRecordPhasesInTheOrderTheyStarted(t *testing.T) {
 	}
 }
 
-// TestDeployTimesItsPhases: a deploy with a record times the load, every
-// registry lookup, the plan, the apply and the wait.
+// TestDeployTimesItsPhases: a deploy with a record times its engine reads,
+// every registry lookup, the plan, the apply and the wait.
 func TestDeployTimesItsPhases(t *testing.T) {
 	var out bytes.Buffer
 	o := testOptions(&out)
@@ -42,7 +42,7 @@ func TestDeployTimesItsPhases(t *testing.T) {
 	for _, p := range o.Timings.Phases() {
 		names = append(names, p.Phase)
 	}
-	for _, want := range []string{"nodes and quorum", "live read", "load", "registry " + testImage, "convert", "plan", "apply", "wait"} {
+	for _, want := range []string{"nodes and quorum", "live read", "registry " + testImage, "convert", "plan", "apply", "wait"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("no phase %q in %s", want, strings.Join(names, ", "))
 		}
