@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,12 +81,23 @@ func BenchmarkDeploy50Services(b *testing.B) {
 	for name, ds := range phases {
 		b.ReportMetric(float64(median(ds).Microseconds())/1000, name+"-ms")
 	}
+	b.Logf("first deploy: deckhand %.3fs, docker %.3fs, ratio %.2f (target ≤ 1); no-op: deckhand %.3fs, docker %.3fs, %.1f× faster (target ≥ 10); no-op phases (ms): %s",
+		median(dhFirst).Seconds(), median(dockerFirst).Seconds(), first, median(dhNoop).Seconds(), median(dockerNoop).Seconds(), noop, phaseMedians(phases))
 	if first > 1 {
 		b.Errorf("first deploy: deckhand takes %.2f× docker's time, target ≤ 1", first)
 	}
 	if noop < 10 {
 		b.Errorf("no-op redeploy: deckhand is %.1f× faster than docker, target ≥ 10×", noop)
 	}
+}
+
+// phaseMedians lists the median of each phase, sorted by name.
+func phaseMedians(phases map[string][]time.Duration) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(phases)) {
+		parts = append(parts, fmt.Sprintf("%s %.1f", name, float64(median(phases[name]).Microseconds())/1000))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // noopPhases picks the phases of a no-op deploy from its --timings result:
@@ -159,6 +171,7 @@ func BenchmarkUpdate10Services(b *testing.B) {
 			if s%2 == 1 {
 				dockerT = append(dockerT, e.mustRun(b, value(v), docker, dockerArgs...).took)
 			}
+			b.Logf("sample %d: docker %.2fs, deckhand %.2fs, lag %.3fs", s, dockerT[len(dockerT)-1].Seconds(), dhT[len(dhT)-1].Seconds(), lag[len(lag)-1].Seconds())
 		}
 	}
 	ratio := median(dhT).Seconds() / median(dockerT).Seconds()
@@ -166,6 +179,8 @@ func BenchmarkUpdate10Services(b *testing.B) {
 	b.ReportMetric(median(dhT).Seconds(), "deckhand-s")
 	b.ReportMetric(ratio, "ratio")
 	b.ReportMetric(median(lag).Seconds(), "lag-s")
+	b.Logf("update of 10 services: deckhand %.2fs, docker --detach=false %.2fs, ratio %.2f (target ≤ 0.8); deckhand returned %.3fs after swarm's last CompletedAt (target ≤ 0.5s); %d samples each",
+		median(dhT).Seconds(), median(dockerT).Seconds(), ratio, median(lag).Seconds(), len(dhT))
 	if ratio > 0.8 {
 		b.Errorf("update of 10 services: deckhand takes %.2f× docker's time, target ≤ 0.8", ratio)
 	}
@@ -216,6 +231,7 @@ func BenchmarkUnschedulable(b *testing.B) {
 	}
 	b.ReportMetric(median(took).Seconds(), "fail-after-s")
 	b.ReportMetric(pending.Seconds(), "pending-timeout-s")
+	b.Logf("unschedulable: exit 3 after %.2fs with --pending-timeout %s and --timeout 5m", median(took).Seconds(), pending)
 	if d := median(took); d > pending+2*time.Second {
 		b.Errorf("failed after %s, target within 2s of --pending-timeout %s", d, pending)
 	}
