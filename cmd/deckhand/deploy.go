@@ -19,8 +19,8 @@ type deployOptions struct {
 	wait   bool
 }
 
-func newDeployCommand(t *target) *cobra.Command {
-	o := deployOptions{stack: stackFlags{target: t}}
+func newDeployCommand(t *target, start time.Time) *cobra.Command {
+	o := deployOptions{stack: stackFlags{target: t, start: start}}
 	cmd := &cobra.Command{
 		Use:   "deploy [OPTIONS] STACK",
 		Short: "Deploy a stack and wait until it converges",
@@ -35,8 +35,15 @@ With --atomic any failure (engine error, convergence failure, timeout,
 Ctrl-C) restores every service this run updated and removes everything it
 created.
 
+A changed service counts as converged when swarm completes its update (its
+update monitor has then watched the new tasks), a new one when its tasks have
+run for the monitor window, as docker stack deploy --detach=false counts them.
+A task that swarm cannot place (no suitable node: a host-mode port in use,
+insufficient resources, a constraint no node meets) fails the wait after
+--pending-timeout, naming the error and the nodes.
+
 Exit codes: 0 converged, 1 error before or while applying, 3 failed to
-converge (rolled back or timed out).`,
+converge (rolled back, unschedulable or timed out).`,
 		Example: `  # What CI runs instead of docker stack deploy
   deckhand deploy --prune --with-registry-auth --resolve-image always -c deployment.yml my-cool-app
 
@@ -59,8 +66,10 @@ converge (rolled back or timed out).`,
 	fs.BoolVar(&o.detach, "detach", false, "return after writing, without waiting for the services to converge")
 	fs.BoolVar(&o.wait, "wait", true, "wait until every changed service converges (the default; --detach turns it off)")
 	fs.DurationVar(&o.stack.deploy.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
+	fs.DurationVar(&o.stack.deploy.PendingTimeout, "pending-timeout", deploy.DefaultPendingTimeout, "fail when a task stays pending this long because swarm cannot schedule it (no suitable node, port in use, resources, constraints)")
 	fs.BoolVar(&o.stack.deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
 	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")
+	fs.BoolVar(&o.stack.timings, "timings", false, "print how long each phase took to stderr (and, with --format json, in the result)")
 	return cmd
 }
 
@@ -80,5 +89,6 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 	o.stack.deploy.Out = progress
 	o.stack.deploy.Progress = newWaitDisplay(progress)
 	res, err := deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy)
+	res.Timings = o.stack.finishTimings(errw)
 	return writeResult(out, o.stack.format, c, res, err)
 }

@@ -44,7 +44,7 @@ func TestDeployCommandsE2E(t *testing.T) {
 	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 2 || !strings.Contains(out, "+ service "+name+"_web") {
 		t.Fatalf("plan before deploy: exit %d, want 2\n%s%s", code, out, errw)
 	}
-	code, out, errw := run("deploy", "--with-registry-auth", "--format", "json", "--timeout", "2m", "-c", file, name)
+	code, out, errw := run("deploy", "--with-registry-auth", "--timings", "--format", "json", "--timeout", "2m", "-c", file, name)
 	if code != 0 {
 		t.Fatalf("deploy: exit %d\n%s%s", code, out, errw)
 	}
@@ -53,12 +53,23 @@ func TestDeployCommandsE2E(t *testing.T) {
 		Services []struct {
 			Service, Action, Image, Outcome string
 		} `json:"services"`
+		Timings []struct {
+			Phase string  `json:"phase"`
+			MS    float64 `json:"ms"`
+		} `json:"timings"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("deploy --format json printed no JSON: %v\n%s", err, out)
 	}
 	if res.Outcome != "converged" || len(res.Services) != 1 || !strings.Contains(res.Services[0].Image, "@sha256:") {
 		t.Errorf("result = %+v", res)
+	}
+	phases := map[string]bool{}
+	for _, p := range res.Timings {
+		phases[p.Phase] = true
+	}
+	if !phases["load"] || !phases["registry "+image] || !phases["wait"] || !phases["total"] || !strings.Contains(errw, "  total\n") {
+		t.Errorf("--timings: phases %v in the result, stderr:\n%s", res.Timings, errw)
 	}
 	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 0 {
 		t.Errorf("plan after deploy: exit %d, want 0\n%s%s", code, out, errw)

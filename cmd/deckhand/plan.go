@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,8 +20,8 @@ type planOptions struct {
 	detailedExitCode bool // exit 2 when the plan has changes
 }
 
-func newPlanCommand(t *target) *cobra.Command {
-	o := planOptions{stack: stackFlags{target: t}}
+func newPlanCommand(t *target, start time.Time) *cobra.Command {
+	o := planOptions{stack: stackFlags{target: t, start: start}}
 	cmd := &cobra.Command{
 		Use:   "plan [OPTIONS] STACK",
 		Short: "Show what a deploy would change, without writing",
@@ -51,6 +52,7 @@ something would, and 1 on error.`,
 	addPlanFlags(fs, &o.stack)
 	fs.BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "exit 0 when nothing would change, 2 when something would, 1 on error")
 	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json")
+	fs.BoolVar(&o.stack.timings, "timings", false, "print how long each phase took to stderr")
 	return cmd
 }
 
@@ -63,7 +65,9 @@ func runPlan(ctx context.Context, o planOptions, out, errw io.Writer) error {
 	}
 	defer c.Close()
 	fmt.Fprintf(errw, "planning stack %s against %s\n", o.load.Name, c)
+	o.stack.deploy.Out = errw // warnings; the plan goes to out
 	prep, err := deploy.PrepareFrom(ctx, c, o.load.Name, source, o.stack.deploy)
+	o.stack.finishTimings(errw)
 	if err != nil {
 		return err
 	}

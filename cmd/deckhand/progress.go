@@ -38,6 +38,10 @@ func (d *waitDisplay) Waiting(names []string) {
 // Status shows a service's progress: plain on a pipe, a bar on a terminal.
 func (d *waitDisplay) Status(s deploy.ServiceStatus) {
 	text := fmt.Sprintf("%s: %d/%d %s", s.Name, s.Ready, s.Desired, s.Phase)
+	pending := ""
+	if s.Pending != "" {
+		pending = " (pending: " + s.Pending + ")"
+	}
 	if d.tty {
 		const width = 20
 		filled := width
@@ -46,7 +50,7 @@ func (d *waitDisplay) Status(s deploy.ServiceStatus) {
 		}
 		text = fmt.Sprintf("%s [%s%s] %d/%d %s", s.Name, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), s.Ready, s.Desired, s.Phase)
 	}
-	d.set(s.Name, text)
+	d.set(s.Name, text+pending)
 }
 
 // Finished shows how a service's wait ended.

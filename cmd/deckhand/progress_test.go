@@ -22,8 +22,9 @@ func TestWaitDisplayRedrawsBarsOnATerminal(t *testing.T) {
 	p := newWaitDisplay(&plain)
 	p.Waiting([]string{"s_a"})
 	p.Status(deploy.ServiceStatus{Name: "s_a", Ready: 1, Desired: 2, Phase: "running"})
+	p.Status(deploy.ServiceStatus{Name: "s_a", Ready: 1, Desired: 2, Phase: "running", Pending: "no suitable node"})
 	p.Finished(deploy.ServiceOutcome{Name: "s_a", Outcome: deploy.OutcomeTimedOut, Message: "last task error: boom", Duration: 1234567890})
-	if want := "s_a: 1/2 running\ns_a: timed out after 1.2s: last task error: boom\n"; plain.String() != want {
+	if want := "s_a: 1/2 running\ns_a: 1/2 running (pending: no suitable node)\ns_a: timed out after 1.2s: last task error: boom\n"; plain.String() != want {
 		t.Errorf("pipe output = %q, want %q", plain.String(), want)
 	}
 }

@@ -73,6 +73,7 @@ converge (rolled back or timed out).`,
 	fs := cmd.Flags()
 	fs.BoolVar(&o.detach, "detach", false, "return after requesting the rollback, without waiting")
 	fs.DurationVar(&o.opts.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
+	fs.DurationVar(&o.opts.PendingTimeout, "pending-timeout", deploy.DefaultPendingTimeout, "fail when a task stays pending this long because swarm cannot schedule it")
 	fs.StringVar(&o.format, "format", "text", "output format: text or json")
 	fs.IntVar(&o.to, "to", 0, "restore the whole stack to this recorded revision (deckhand history lists them)")
 	fs.BoolVar(&o.deploy.Atomic, "atomic", false, "with --to: on any failure, restore updated services and remove created ones")

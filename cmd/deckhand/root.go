@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -23,7 +24,8 @@ import (
 type cli struct {
 	in       io.Reader
 	out, err io.Writer
-	target   *target // the engine, as the docker CLI's flags, environment and contexts name it
+	target   *target   // the engine, as the docker CLI's flags, environment and contexts name it
+	start    time.Time // when run began: the origin of --timings
 }
 
 func newCLI(in io.Reader, out, err io.Writer) *cli { return &cli{in: in, out: out, err: err} }
@@ -43,6 +45,7 @@ func (c *cli) run(args []string) int {
 // runContext executes the command line under ctx and returns the process
 // exit code.
 func (c *cli) runContext(ctx context.Context, args []string) int {
+	c.start = time.Now()
 	argv := args[1:]
 	asPlugin := strings.HasPrefix(filepath.Base(args[0]), "docker-")
 	if len(argv) > 0 && argv[0] == "docker-cli-plugin-metadata" {
@@ -114,8 +117,8 @@ nginx configuration in step with the swarm, and sizes the swarm's managers.`,
 	c.target = t
 	root.AddCommand(
 		newRenderCommand(),
-		newPlanCommand(t),
-		newDeployCommand(t),
+		newPlanCommand(t, c.start),
+		newDeployCommand(t, c.start),
 		newRollbackCommand(t),
 		newHistoryCommand(t),
 		newStatusCommand(t),

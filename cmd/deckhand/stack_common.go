@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -24,6 +26,8 @@ type stackFlags struct {
 	resolve string // --resolve-image, checked into deploy.ResolveImage
 	format  string // text or json
 	revs    revisionFlags
+	timings bool      // --timings: record and print each phase's time
+	start   time.Time // when the process began the command: the origin of the timings
 }
 
 // addPlanFlags binds the flags plan and deploy share.
@@ -58,10 +62,12 @@ func connectStack(ctx context.Context, t *target, format, stack string) (*engine
 }
 
 // connectForDeploy is the edge shared by plan and deploy: it checks the
-// flags, connects to the target engine, takes the registry credentials from
-// the target's docker config and returns the source that loads the stack
-// (run by deploy.PrepareFrom while the engine is being read). When the
-// engine cannot be reached, problems in the files are reported first.
+// flags, then starts loading the stack while it connects to the target
+// engine, takes the registry credentials from the target's docker config,
+// and returns the source that hands over the loaded stack (to
+// deploy.PrepareFrom, which reads the engine and the registry meanwhile).
+// When the engine cannot be reached, problems in the files are reported
+// first.
 func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, errw io.Writer) (deploy.Source, *engineConn, error) {
 	if err := checkFormat(f.format); err != nil {
 		return nil, nil, err
@@ -74,22 +80,46 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 	if err := compose.ValidateName(lo.Name); err != nil {
 		return nil, nil, err
 	}
+	if f.timings {
+		f.deploy.Timings = deploy.NewTimings(f.start)
+		f.deploy.Timings.Add("flags", f.start, time.Now())
+	}
+	tm := f.deploy.Timings
 	if f.deploy.Logger == nil {
 		f.deploy.Logger = slog.Default()
 	}
 	if f.deploy.Revision, err = f.revs.revisionOptions(); err != nil {
 		return nil, nil, err
 	}
-	f.deploy.PrefetchImages = compose.LiteralImages(lo)
+	// The stack loads, the image hints are read and the engine is pinged
+	// all at once: none needs another.
+	var (
+		st      *compose.Stack
+		loadErr error
+		loaded  = make(chan struct{})
+	)
+	go func() {
+		defer close(loaded)
+		defer tm.Begin("load")()
+		st, loadErr = compose.Load(ctx, lo)
+	}()
 	source := func() (*compose.Stack, error) {
-		st, err := compose.Load(ctx, lo)
-		if err != nil {
-			return nil, err
+		<-loaded
+		if loadErr != nil {
+			return nil, loadErr
 		}
 		printWarnings(errw, st)
 		return st, nil
 	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer tm.Begin("image hints")()
+		f.deploy.PrefetchImages = compose.LiteralImages(lo)
+	})
+	endConnect := tm.Begin("connect")
 	c, err := f.target.connect(ctx)
+	endConnect()
+	wg.Wait()
 	if err != nil {
 		if _, lerr := source(); lerr != nil {
 			return nil, nil, lerr
@@ -106,6 +136,29 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 		source, f.deploy.Revision.From, f.deploy.PrefetchImages = deploy.Promote(source, images, from), from, nil
 	}
 	return source, c, nil
+}
+
+// finishTimings records the whole command as "total" and, with --timings,
+// prints every phase to w, total last; it returns the phases for a JSON
+// result. The process's own start-up before main is not in them.
+func (f *stackFlags) finishTimings(w io.Writer) []deploy.Timing {
+	tm := f.deploy.Timings
+	if tm == nil {
+		return nil
+	}
+	total := time.Since(f.start)
+	tm.Add("total", f.start, f.start.Add(total))
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+	fmt.Fprintln(w, "timings (ms since the command started; phases overlap where they run together):")
+	fmt.Fprintf(w, "  %8s %8s  %s\n", "START", "TOOK", "PHASE")
+	phases := tm.Phases()
+	for _, p := range phases {
+		if p.Phase != "total" {
+			fmt.Fprintf(w, "  %8s %8s  %s\n", ms(p.Start), ms(p.Duration), p.Phase)
+		}
+	}
+	fmt.Fprintf(w, "  %8s %8s  %s\n", "", ms(total), "total")
+	return phases
 }
 
 // writeResult prints a deploy's or rollback's result: JSON on out, with the

@@ -44,15 +44,17 @@ type WriteAPI interface {
 	ServiceInspect(ctx context.Context, id string, o client.ServiceInspectOptions) (client.ServiceInspectResult, error)
 }
 
-// WaitAPI is the part of the engine API that waiting reads.
+// WaitAPI is the part of the engine API that waiting reads: every waited
+// service and their tasks in one list call each per poll, and the nodes when
+// a task cannot be scheduled.
 type WaitAPI interface {
-	ServiceInspect(ctx context.Context, id string, o client.ServiceInspectOptions) (client.ServiceInspectResult, error)
+	ServiceList(ctx context.Context, o client.ServiceListOptions) (client.ServiceListResult, error)
 	TaskList(ctx context.Context, o client.TaskListOptions) (client.TaskListResult, error)
+	NodeList(ctx context.Context, o client.NodeListOptions) (client.NodeListResult, error)
 }
 
 // RollbackAPI is the engine API rollback needs.
 type RollbackAPI interface {
-	ServiceList(ctx context.Context, o client.ServiceListOptions) (client.ServiceListResult, error)
 	ServiceUpdate(ctx context.Context, id string, o client.ServiceUpdateOptions) (client.ServiceUpdateResult, error)
 	WaitAPI
 }

@@ -30,6 +30,7 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	}
 	pl := prep.Plan
 	res.Changes = pl.Changes
+	res.Warnings = append(res.Warnings, prep.Warnings...)
 	for _, name := range pl.Unchanged {
 		res.Services = append(res.Services, ServiceResult{Service: name, Action: ActionUnchanged, Outcome: OutcomeUnchanged,
 			Image: prep.Desired.Services[name].TaskTemplate.ContainerSpec.Image})
@@ -58,7 +59,9 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	}
 	ao := ApplyOptions{Parallel: o.Parallel, Auth: authFor, Out: o.Out, Logger: o.Logger}
 	writes := &plan.Plan{Stack: pl.Stack, Changes: withoutObjectRemovals(pl.Changes)}
+	endApply := o.Timings.Begin("apply")
 	applied, applyErr := Apply(ctx, api, writes, ao)
+	endApply()
 	images := map[string]string{}
 	for _, c := range pl.Changes {
 		if c.Service != nil {
@@ -78,9 +81,11 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	ids := applied.ServiceIDs()
 	var outcomes []ServiceOutcome
 	if o.Wait && len(ids) > 0 {
+		endWait := o.Timings.Begin("wait")
 		wctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		outcomes = Wait(wctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, Logger: o.Logger})
+		outcomes = Wait(wctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, PendingTimeout: o.PendingTimeout, Logger: o.Logger})
 		cancel()
+		endWait()
 	}
 	res.Services = append(res.Services, appliedResults(applied, images, outcomes)...)
 	var failed []string

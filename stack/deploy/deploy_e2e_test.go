@@ -528,6 +528,37 @@ func TestE2EOneShotServiceDoesNotHang(t *testing.T) {
 	}
 }
 
+// TestE2EUnschedulableFailsAfterPendingTimeout: more replicas than nodes
+// publish one host-mode port. Preflight warns before writing; the wait fails
+// with exit 3 once the task left over has been pending for --pending-timeout
+// (a few seconds here), long before --timeout, naming the scheduler's error
+// and the nodes.
+func TestE2EUnschedulableFailsAfterPendingTimeout(t *testing.T) {
+	e := newE2E(t)
+	name := testenv.UniqueName(t)
+	removeStackOnCleanup(t, e.c, name)
+	nodes, err := e.c.NodeList(context.Background(), client.NodeListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	o := e.options(t, &out)
+	o.PendingTimeout = 3 * time.Second
+	env := map[string]string{"PORT": fmt.Sprint(testenv.FreePort(t)), "REPLICAS": fmt.Sprint(len(nodes.Items) + 1)}
+	res, err := Deploy(context.Background(), e.c, e.input(t, name, "hostport.yml", env), o)
+	if !notConverged(err) {
+		t.Fatalf("err = %v (exit %d), want exit 3\n%s", err, exitCode(err), out.String())
+	}
+	for _, want := range []string{name + "_web unschedulable", "host-mode port", "nodes swarm considered: " + nodes.Items[0].Description.Hostname} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "in host mode with") || !strings.Contains(out.String(), "warning: service "+name+"_web publishes") {
+		t.Errorf("preflight did not warn about the host-mode port: warnings %q\n%s", res.Warnings, out.String())
+	}
+}
+
 // stackObjects describes the stack's networks, configs and secrets by key
 // (stack prefix and content hash stripped), leaving out the labels deckhand
 // adds to hash-named objects.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/deckhand/deckhand/internal/golden"
@@ -391,6 +392,32 @@ func TestStuckServiceTimesOutAndAtomicRemovesIt(t *testing.T) {
 	}
 }
 
+// TestUnschedulableServiceExits3AfterThePendingTimeout: a task swarm cannot
+// place fails the deploy after --pending-timeout (virtual time here), not
+// --timeout, naming the service, the scheduler's error and the nodes.
+func TestUnschedulableServiceExits3AfterThePendingTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := engineWithImage()
+		f.behaviour["demo_api"] = "unschedulable"
+		var out bytes.Buffer
+		o := testOptions(&out)
+		o.WaitInterval, o.Timeout, o.PendingTimeout = 0, 5*time.Minute, 0 // the defaults: 250ms polls, 60s pending
+		start := time.Now()
+		_, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), o)
+		if !notConverged(err) {
+			t.Fatalf("err = %v, want exit 3", err)
+		}
+		for _, want := range []string{"service demo_api unschedulable", "no suitable node (host-mode port already in use on 1 node)", "nodes swarm considered: node1 (manager, ready, active)"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error does not say %q:\n%v", want, err)
+			}
+		}
+		if took := time.Since(start); took > DefaultPendingTimeout+time.Second {
+			t.Errorf("failed after %s, want about the %s pending timeout", took, DefaultPendingTimeout)
+		}
+	})
+}
+
 func TestCanceledWaitWithAtomicRestores(t *testing.T) {
 	f := deployV1(t)
 	f.behaviour["demo_extra"] = "stuck"
@@ -525,6 +552,8 @@ func TestAssess(t *testing.T) {
 		{"all running", svc(func(*swarm.Service) {}), []swarm.Task{slot(running, 1), slot(running, 2)}, stateConverged},
 		{"one of two", svc(func(*swarm.Service) {}), []swarm.Task{slot(running, 1)}, stateProgressing},
 		{"updating", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateUpdating} }), []swarm.Task{slot(running, 1), slot(running, 2)}, stateProgressing},
+		{"update completed: swarm's monitor watched", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted} }), []swarm.Task{slot(running, 1), slot(running, 2)}, stateDone},
+		{"update completed, a task restarting", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted} }), []swarm.Task{slot(running, 1)}, stateProgressing},
 		{"rolled back", svc(func(s *swarm.Service) {
 			s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted}
 		}), nil, stateRolledBack},

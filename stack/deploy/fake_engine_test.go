@@ -39,7 +39,8 @@ type fakeEngine struct {
 	notSwarm bool
 
 	// behaviour of tasks per service name: "" (healthy), "rollback"
-	// (swarm rolls updates back), "stuck" (tasks never run).
+	// (swarm rolls updates back), "stuck" (tasks never run),
+	// "unschedulable" (tasks stay pending: no suitable node).
 	behaviour map[string]string
 
 	// nodes, when set, is what NodeList answers instead of one healthy leader.
@@ -128,6 +129,8 @@ func (f *fakeEngine) NodeList(context.Context, client.NodeListOptions) (client.N
 		return client.NodeListResult{Items: f.nodes}, nil
 	}
 	return client.NodeListResult{Items: []swarm.Node{{ID: "n1", Description: swarm.NodeDescription{Hostname: "node1"},
+		Spec:          swarm.NodeSpec{Role: swarm.NodeRoleManager, Availability: swarm.NodeAvailabilityActive},
+		Status:        swarm.NodeStatus{State: swarm.NodeStateReady},
 		ManagerStatus: &swarm.ManagerStatus{Leader: true, Reachability: swarm.ReachabilityReachable, Addr: "10.0.0.1:2377"}}}}, nil
 }
 
@@ -136,7 +139,7 @@ func (f *fakeEngine) ServiceList(_ context.Context, o client.ServiceListOptions)
 	defer f.mu.Unlock()
 	var r client.ServiceListResult
 	for _, s := range f.services {
-		if hasLabel(s.Spec.Labels, o.Filters) {
+		if hasLabel(s.Spec.Labels, o.Filters) && (len(o.Filters["id"]) == 0 || o.Filters["id"][s.ID]) {
 			r.Items = append(r.Items, *s)
 		}
 	}
@@ -446,6 +449,8 @@ func (f *fakeEngine) TaskList(_ context.Context, o client.TaskListOptions) (clie
 			switch f.behaviour[s.Spec.Name] {
 			case "stuck":
 				t.Status = swarm.TaskStatus{State: swarm.TaskStateStarting, Err: "health check never passed"}
+			case "unschedulable":
+				t.Status = swarm.TaskStatus{State: swarm.TaskStatePending, Err: "no suitable node (host-mode port already in use on 1 node)"}
 			case "rollback":
 				if len(o.Filters["_up-to-date"]) == 0 {
 					t.Status = swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (1)"}

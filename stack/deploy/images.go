@@ -21,6 +21,7 @@ import (
 type imageResolver struct {
 	api   ReadAPI
 	auth  func(string) (string, error)
+	tm    *Timings
 	sem   chan struct{}
 	mu    sync.Mutex
 	calls map[string]*resolveCall
@@ -33,7 +34,7 @@ type resolveCall struct {
 }
 
 func newImageResolver(api ReadAPI, o Options) *imageResolver {
-	return &imageResolver{api: api, auth: o.Auth, sem: make(chan struct{}, max(o.Parallel, 1)), calls: map[string]*resolveCall{}}
+	return &imageResolver{api: api, auth: o.Auth, tm: o.Timings, sem: make(chan struct{}, max(o.Parallel, 1)), calls: map[string]*resolveCall{}}
 }
 
 // start begins looking image up unless that is already under way.
@@ -49,6 +50,7 @@ func (ir *imageResolver) start(ctx context.Context, image string) *resolveCall {
 		defer close(c.done)
 		ir.sem <- struct{}{}
 		defer func() { <-ir.sem }()
+		defer ir.tm.Begin("registry " + image)()
 		c.r, c.err = resolveImage(ctx, ir.api, image, ir.auth)
 	}()
 	return c

@@ -18,6 +18,7 @@ type Options struct {
 	KeepVersions     int              // with Prune, unused config/secret versions kept per key
 	Wait             bool             // wait until the changed services converge
 	Timeout          time.Duration    // how long to wait
+	PendingTimeout   time.Duration    // a task pending with a scheduling error this long fails its service; 0 means DefaultPendingTimeout
 	Atomic           bool             // undo every write of this run on any failure
 	// Auth returns encoded registry credentials for an image; used to resolve
 	// digests and, with WithRegistryAuth, sent with service writes.
@@ -27,11 +28,12 @@ type Options struct {
 	PrefetchImages []string
 	// QuorumCheck checks that the swarm has a leader; nil uses the node list.
 	QuorumCheck  func(ctx context.Context) error
-	Out          io.Writer    // human progress, one line per event
-	Progress     Progress     // the wait's progress; nil shows none
-	Logger       *slog.Logger // structured logs
-	WaitInterval time.Duration
-	Settle       time.Duration
+	Out          io.Writer     // human progress, one line per event
+	Progress     Progress      // the wait's progress; nil shows none
+	Logger       *slog.Logger  // structured logs
+	WaitInterval time.Duration // see WaitOptions.Interval
+	Settle       time.Duration // see WaitOptions.Settle
+	Timings      *Timings      // records each phase; nil records nothing
 	// Revision records every deploy that changes something as a revision
 	// of the stack, in the swarm; nil records nothing.
 	Revision *RevisionOptions

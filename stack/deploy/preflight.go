@@ -34,6 +34,10 @@ type Prepared struct {
 	Stack        *compose.Stack
 	Live         *plan.Live
 	NetworkNames map[string]string
+	// Warnings are what preflight saw that will keep tasks from running
+	// (no node meets a service's constraints, too few nodes for its
+	// host-mode ports); they do not stop the deploy.
+	Warnings []string
 }
 
 // Prepare runs every preflight check and computes the plan, without writing.
@@ -52,11 +56,12 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 	o.defaults()
 	log := o.Logger.With("component", "deploy", "stack", namespace)
 	managers := 0
+	var nodes listedNodes
 	quorum := o.QuorumCheck
 	if quorum == nil {
 		quorum = func(ctx context.Context) error {
 			var err error
-			managers, err = checkLeader(ctx, api, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
+			managers, err = checkLeader(ctx, api, nodes, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
 			return err
 		}
 	}
@@ -72,10 +77,14 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		images                                 map[string]plan.ResolvedImage
 		wg                                     sync.WaitGroup
 	)
+	tm := o.Timings
 	wg.Go(func() {
-		// Listing the nodes succeeds only on a manager of a swarm with a
-		// leader; when it fails, Info (which works on every engine version)
-		// tells whether the engine is a manager at all.
+		defer tm.Begin("nodes and quorum")()
+		// One list of the nodes serves the quorum check and the placement
+		// check. It succeeds only on a manager of a swarm with a leader;
+		// when it fails, Info (which works on every engine version) tells
+		// whether the engine is a manager at all.
+		nodes.res, nodes.err = api.NodeList(ctx, client.NodeListOptions{})
 		if quorumErr = quorum(ctx); quorumErr != nil {
 			managerErr = checkManager(ctx, api)
 		}
@@ -84,6 +93,7 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 	liveRead := make(chan struct{})
 	wg.Go(func() {
 		defer close(liveRead)
+		defer tm.Begin("live read")()
 		live, liveErr = ReadLive(ctx, api, namespace)
 	})
 	resolver := newImageResolver(api, o)
@@ -94,7 +104,7 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 			resolver.start(ctx, image)
 		}
 	}
-	st, err := source()
+	st, err := source() // the caller times the load: it may have started it before
 	if err != nil {
 		wg.Wait()
 		return nil, err
@@ -108,12 +118,15 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		}
 	})
 	// Conversion needs no engine (config/secret IDs are filled in below).
+	endConvert := tm.Begin("convert")
 	d, err := swarmspec.Convert(ctx, st, swarmspec.ObjectIDs{})
+	endConvert()
 	if err != nil {
 		wg.Wait()
 		return nil, err
 	}
 	wg.Go(func() {
+		defer tm.Begin("external objects")()
 		// External objects live outside the stack: look them up by name.
 		if extErr = lookupExternal(ctx, api, d, ids, &extProblems); extErr != nil {
 			return
@@ -151,12 +164,27 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		netNames[n.ID] = n.Name
 	}
 	maps.Copy(netNames, externalIDs)
+	endPlan := tm.Begin("plan")
+	defer endPlan()
 	pl, err := plan.Make(d, live, plan.Options{Prune: o.Prune, KeepVersions: o.KeepVersions, ResolveImage: o.ResolveImage, Images: images, NetworkNames: netNames,
 		KeepConfigs: kept.configs, KeepSecrets: kept.secrets})
 	if err != nil {
 		return nil, err
 	}
-	return &Prepared{Plan: pl, Desired: d, Images: images, Managers: managers, Stack: st, Live: live, NetworkNames: netNames}, nil
+	prep := &Prepared{Plan: pl, Desired: d, Images: images, Managers: managers, Stack: st, Live: live, NetworkNames: netNames}
+	if nodes.err == nil && pl.HasChanges() {
+		changed := map[string]swarm.ServiceSpec{}
+		for _, c := range pl.Changes {
+			if c.Service != nil && (c.Action == plan.ActionCreate || c.Action == plan.ActionUpdate) {
+				changed[c.Name] = *c.Service
+			}
+		}
+		prep.Warnings = placementWarnings(changed, nodes.res.Items)
+		for _, w := range prep.Warnings {
+			fmt.Fprintf(o.Out, "warning: %s\n", w)
+		}
+	}
+	return prep, nil
 }
 
 // indentJoin joins errors one per indented line, keeping them for errors.Is.
@@ -227,14 +255,14 @@ func checkManager(ctx context.Context, api ReadAPI) error {
 	return nil
 }
 
-// checkLeader fails when the swarm has lost quorum (quorum.Check), naming the
-// managers that are down, and returns how many managers the swarm has. When
-// the engine has no leader it cannot list the nodes, so the managers it
-// knows of are probed on their swarm address. A swarm of several managers
-// of which none more can fail is warned about; a one-manager swarm is a
-// choice, not news.
-func checkLeader(ctx context.Context, api ReadAPI, warn func(string)) (int, error) {
-	st, err := quorum.Check(ctx, api)
+// checkLeader fails when the swarm has lost quorum (quorum.Check over the
+// listed nodes), naming the managers that are down, and returns how many
+// managers the swarm has. When the engine has no leader it cannot list the
+// nodes, so the managers it knows of are probed on their swarm address. A
+// swarm of several managers of which none more can fail is warned about; a
+// one-manager swarm is a choice, not news.
+func checkLeader(ctx context.Context, api ReadAPI, nodes quorum.NodeLister, warn func(string)) (int, error) {
+	st, err := quorum.Check(ctx, nodes)
 	if err == nil {
 		if st.FailuresLeft == 0 && len(st.Managers) > 1 {
 			warn(fmt.Sprintf("the swarm has %d of %d managers up and no manager can fail without losing quorum: deploying anyway; add managers or bring the down ones back", st.Up, len(st.Managers)))

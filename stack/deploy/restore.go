@@ -61,7 +61,7 @@ func (rs *restore) prepare(ctx context.Context, api ReadAPI, namespace string, o
 			quorumErr = o.QuorumCheck(ctx)
 			return
 		}
-		managers, quorumErr = checkLeader(ctx, api, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
+		managers, quorumErr = checkLeader(ctx, api, api, func(msg string) { fmt.Fprintf(o.Out, "warning: %s\n", msg) })
 		if quorumErr != nil {
 			if err := checkManager(ctx, api); err != nil {
 				quorumErr = err

@@ -20,10 +20,13 @@ const (
 	OutcomeRolledBack Outcome = "rolled back"
 	OutcomePaused     Outcome = "paused"
 	OutcomeTimedOut   Outcome = "timed out"
-	OutcomeCanceled   Outcome = "canceled"
-	OutcomeDetached   Outcome = "not waited"
-	OutcomeUnchanged  Outcome = "unchanged"
-	OutcomeRemoved    Outcome = "removed"
+	// OutcomeUnschedulable: a task stayed pending with a scheduling error
+	// (no suitable node) for the pending timeout.
+	OutcomeUnschedulable Outcome = "unschedulable"
+	OutcomeCanceled      Outcome = "canceled"
+	OutcomeDetached      Outcome = "not waited"
+	OutcomeUnchanged     Outcome = "unchanged"
+	OutcomeRemoved       Outcome = "removed"
 )
 
 // ActionUnchanged is the action of a service result whose spec already matched.
@@ -49,12 +52,13 @@ type Result struct {
 	Revision int             `json:"revision,omitempty"` // the revision this run recorded
 	Warnings []string        `json:"warnings,omitempty"`
 	Error    string          `json:"error,omitempty"`
+	Timings  []Timing        `json:"timings,omitempty"` // with --timings: each phase, in the order they started
 }
 
 // NotConvergedError is the error of a deploy or rollback that wrote what it
 // had to but whose services did not all converge (rolled back, paused,
-// failed or timed out). Every other error means it failed before or while
-// writing.
+// failed, unschedulable or timed out). Every other error means it failed
+// before or while writing.
 type NotConvergedError struct{ Err error }
 
 func (e *NotConvergedError) Error() string { return e.Err.Error() }

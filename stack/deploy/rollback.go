@@ -18,14 +18,15 @@ import (
 
 // RollbackOptions steers Rollback.
 type RollbackOptions struct {
-	Services     []string // short service names; empty means every service of the stack
-	Wait         bool
-	Timeout      time.Duration
-	Out          io.Writer // one line per service rolled back
-	Progress     Progress  // the wait's progress; nil shows none
-	Logger       *slog.Logger
-	WaitInterval time.Duration
-	Settle       time.Duration
+	Services       []string // short service names; empty means every service of the stack
+	Wait           bool
+	Timeout        time.Duration
+	PendingTimeout time.Duration // see Options.PendingTimeout
+	Out            io.Writer     // one line per service rolled back
+	Progress       Progress      // the wait's progress; nil shows none
+	Logger         *slog.Logger
+	WaitInterval   time.Duration
+	Settle         time.Duration
 }
 
 // Rollback asks swarm to roll services of a stack back to their previous
@@ -89,7 +90,7 @@ func Rollback(ctx context.Context, api RollbackAPI, namespace string, o Rollback
 	var outcomes []ServiceOutcome
 	if o.Wait && len(ids) > 0 {
 		wctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		outcomes = Wait(wctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, Logger: o.Logger})
+		outcomes = Wait(wctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, PendingTimeout: o.PendingTimeout, Logger: o.Logger})
 		cancel()
 	}
 	byName := map[string]ServiceOutcome{}

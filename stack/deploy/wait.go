@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
@@ -28,6 +28,7 @@ type ServiceStatus struct {
 	Name           string // swarm name of the service
 	Ready, Desired int    // tasks running (or completed, for jobs) and wanted
 	Phase          string // running, updating, rolling back or completed
+	Pending        string // the scheduling error a task waits with, if any
 }
 
 // noProgress is the Progress of a wait nobody watches.
@@ -37,15 +38,47 @@ func (noProgress) Waiting([]string)        {}
 func (noProgress) Status(ServiceStatus)    {}
 func (noProgress) Finished(ServiceOutcome) {}
 
+// Defaults of the wait.
+const (
+	// DefaultWaitInterval is how often the services are polled while any of
+	// them changes; four times that while they only settle or stay pending.
+	DefaultWaitInterval = 250 * time.Millisecond
+	// DefaultPendingTimeout is how long a task may stay pending with a
+	// scheduling error before its service fails.
+	DefaultPendingTimeout = time.Minute
+	// defaultMonitor is swarm's and docker's update monitor when the
+	// service sets none.
+	defaultMonitor = 5 * time.Second
+	slowPolls      = 4
+)
+
 // WaitOptions steers Wait.
 type WaitOptions struct {
 	Progress Progress      // nil shows nothing
-	Interval time.Duration // between polls; default 1s
-	// Settle is how long a service must stay converged before it counts,
-	// like docker's monitor period; default 5s (the service's update
-	// monitor when shorter).
+	Interval time.Duration // between polls while anything changes; default DefaultWaitInterval
+	// Settle caps how long a service without an update of its own (a new
+	// one) must stay running before it counts; the window is otherwise its
+	// update monitor (5 s by default), as docker --detach=false counts it.
 	Settle time.Duration
-	Logger *slog.Logger
+	// PendingTimeout fails a service whose task stays pending with a
+	// scheduling error this long; default DefaultPendingTimeout.
+	PendingTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+func (o *WaitOptions) defaults() {
+	if o.Progress == nil {
+		o.Progress = noProgress{}
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultWaitInterval
+	}
+	if o.PendingTimeout <= 0 {
+		o.PendingTimeout = DefaultPendingTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // ServiceOutcome is how waiting for one service ended.
@@ -61,121 +94,255 @@ type ServiceOutcome struct {
 func (o ServiceOutcome) Converged() bool { return o.Outcome == OutcomeConverged }
 
 // Wait polls the services (name → ID) until each has converged, failed or
-// ctx ends, printing a line whenever a service's progress changes. An update
-// that swarm paused or rolled back is a failure naming the task error.
+// ctx ends, reporting each service's progress whenever it changes. All
+// services are read together, two list calls per poll. A service converges
+// when swarm completes its update (swarm's update monitor has then watched
+// the new tasks), or, without an update of its own, when its tasks have run
+// for the monitor window. An update that swarm paused or rolled back, a
+// one-shot task that failed for good and a task left pending with a
+// scheduling error for PendingTimeout are failures naming the task error.
 func Wait(ctx context.Context, api WaitAPI, services map[string]string, o WaitOptions) []ServiceOutcome {
-	if o.Progress == nil {
-		o.Progress = noProgress{}
-	}
-	if o.Interval <= 0 {
-		o.Interval = time.Second
-	}
-	if o.Settle <= 0 {
-		o.Settle = 5 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.defaults()
+	log := o.Logger.With("component", "deploy")
 	start := time.Now()
 	names := slices.Sorted(maps.Keys(services))
 	o.Progress.Waiting(names)
-	var (
-		mu  sync.Mutex
-		out []ServiceOutcome
-		wg  sync.WaitGroup
-	)
+	open := map[string]*watch{}
 	for _, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := waitOne(ctx, api, name, services[name], o)
-			r.Duration = time.Since(start)
-			mu.Lock()
-			out = append(out, r)
-			mu.Unlock()
-			o.Progress.Finished(r)
-		}()
+		open[name] = &watch{name: name, id: services[name], pendingSince: map[string]time.Time{}}
 	}
-	wg.Wait()
+	var out []ServiceOutcome
+	finish := func(w *watch, r ServiceOutcome) {
+		r.Name, r.ID, r.Duration = w.name, w.id, time.Since(start)
+		delete(open, w.name)
+		out = append(out, r)
+		o.Progress.Finished(r)
+	}
+	for len(open) > 0 {
+		ids := make([]string, 0, len(open))
+		for _, w := range open {
+			ids = append(ids, w.id)
+		}
+		svcs, tasks, err := pollServices(ctx, api, ids)
+		if ctx.Err() != nil {
+			for _, name := range slices.Sorted(maps.Keys(open)) {
+				finish(open[name], ended(ctx, api, open[name]))
+			}
+			break
+		}
+		now := time.Now()
+		wake := now.Add(o.Interval)
+		if err != nil {
+			// The engine may hiccup (leader election, restart): keep polling
+			// until the timeout, reporting the error if it persists.
+			log.Warn("poll failed", "error", err)
+			for _, w := range open {
+				w.message = err.Error()
+			}
+		} else {
+			wake = now.Add(slowPolls * o.Interval)
+			var nodes string
+			for _, name := range slices.Sorted(maps.Keys(open)) {
+				w := open[name]
+				svc, ok := svcs[w.id]
+				if !ok {
+					finish(w, ServiceOutcome{Outcome: OutcomeFailed, Message: fmt.Sprintf("service %s not found: it was removed while deckhand waited for it", w.id)})
+					continue
+				}
+				r, next := w.step(assess(svc, tasks[w.id]), now, o)
+				if r == nil {
+					wake = minTime(wake, next)
+					continue
+				}
+				switch r.Outcome {
+				case OutcomeRolledBack, OutcomePaused:
+					if te := lastTaskError(ctx, api, w.id); te != "" {
+						r.Message += "; task error: " + te
+					}
+				case OutcomeUnschedulable:
+					if nodes == "" {
+						nodes = describeNodes(ctx, api)
+					}
+					r.Message += "; " + nodes
+				}
+				log.Debug("wait ended", "service", w.name, "outcome", r.Outcome)
+				finish(w, *r)
+			}
+		}
+		if len(open) == 0 {
+			break
+		}
+		t := time.NewTimer(time.Until(wake))
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	slices.SortFunc(out, func(a, b ServiceOutcome) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 
-func waitOne(ctx context.Context, api WaitAPI, name, id string, o WaitOptions) ServiceOutcome {
-	res := ServiceOutcome{Name: name, ID: id}
-	log := o.Logger.With("component", "deploy", "service", name)
-	var convergedAt time.Time
-	var last ServiceStatus
-	for {
-		p, err := poll(ctx, api, id)
-		switch {
-		case ctx.Err() != nil:
-			res.Outcome = OutcomeTimedOut
-			if errors.Is(ctx.Err(), context.Canceled) {
-				res.Outcome = OutcomeCanceled
-			}
-			if te := lastTaskError(context.WithoutCancel(ctx), api, id); te != "" {
-				res.Message = "last task error: " + te
-			}
-			return res
-		case errdefs.IsNotFound(err):
-			res.Outcome, res.Message = OutcomeFailed, err.Error()+"; the service was removed while deckhand waited for it"
-			return res
-		case err != nil:
-			// The engine may hiccup (leader election, restart): keep polling
-			// until the timeout, reporting the error if it persists.
-			log.Warn("poll failed", "error", err)
-			res.Message = err.Error()
-			select {
-			case <-ctx.Done():
-			case <-time.After(o.Interval):
-			}
-			continue
+// watch is what the wait remembers of one service between polls.
+type watch struct {
+	name, id     string
+	last         ServiceStatus
+	convergedAt  time.Time            // when deckhand first saw every task running
+	pendingSince map[string]time.Time // task ID → when deckhand first saw it pending with a scheduling error
+	message      string               // the last poll error, reported if the wait times out
+}
+
+// step applies one poll's assessment, made at now. It returns the outcome
+// once the wait for the service is over, and otherwise the latest time the
+// service wants its next poll: soon while it changes, later while it only
+// settles or stays pending, never after its window or deadline.
+func (w *watch) step(p progress, now time.Time, o WaitOptions) (*ServiceOutcome, time.Time) {
+	w.message = ""
+	switch p.state {
+	case stateRolledBack:
+		return &ServiceOutcome{Outcome: OutcomeRolledBack, Message: p.message}, now
+	case statePaused:
+		return &ServiceOutcome{Outcome: OutcomePaused, Message: p.message}, now
+	case stateFailed:
+		return &ServiceOutcome{Outcome: OutcomeFailed, Message: p.message}, now
+	case stateDone:
+		return &ServiceOutcome{Outcome: OutcomeConverged}, now
+	}
+	st := ServiceStatus{Name: w.name, Ready: p.ready, Desired: p.desired, Phase: p.phase}
+	if len(p.pending) > 0 {
+		st.Pending = p.pending[0].err
+	}
+	if st != w.last {
+		o.Progress.Status(st)
+		o.Logger.Debug("progress", "component", "deploy", "service", w.name, "ready", p.ready, "desired", p.desired, "phase", p.phase, "pending", st.Pending)
+		w.last = st
+	}
+	next := now.Add(o.Interval)
+	// A task pending with a scheduling error waits for something outside
+	// the deploy (a node, resources, a port): poll it slowly, and give up
+	// once it has waited PendingTimeout.
+	stillPending := map[string]time.Time{}
+	for _, t := range p.pending {
+		since, ok := w.pendingSince[t.id]
+		if !ok {
+			since = now
 		}
-		res.Message = ""
-		switch p.state {
-		case stateRolledBack, statePaused:
-			res.Outcome = OutcomeRolledBack
-			if p.state == statePaused {
-				res.Outcome = OutcomePaused
-			}
-			res.Message = p.message
-			if te := lastTaskError(ctx, api, id); te != "" {
-				res.Message += "; task error: " + te
-			}
-			return res
-		case stateFailed:
-			res.Outcome, res.Message = OutcomeFailed, p.message
-			return res
-		case stateDone:
-			res.Outcome = OutcomeConverged
-			return res
-		}
-		if st := (ServiceStatus{Name: name, Ready: p.ready, Desired: p.desired, Phase: p.phase}); st != last {
-			o.Progress.Status(st)
-			log.Debug("progress", "ready", p.ready, "desired", p.desired, "phase", p.phase)
-			last = st
-		}
-		if p.state == stateConverged {
-			settle := o.Settle
-			if p.monitor > 0 && p.monitor < settle {
-				settle = p.monitor
-			}
-			if convergedAt.IsZero() {
-				convergedAt = time.Now()
-			}
-			if time.Since(convergedAt) >= settle {
-				res.Outcome = OutcomeConverged
-				return res
-			}
-		} else {
-			convergedAt = time.Time{}
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(o.Interval):
+		stillPending[t.id] = since
+		if waited := now.Sub(since); waited >= o.PendingTimeout {
+			return &ServiceOutcome{Outcome: OutcomeUnschedulable,
+				Message: fmt.Sprintf("task %s has been pending for %s: %s; give it room (free the port, add resources or nodes, or relax its constraints)", shortID(t.id), waited.Round(time.Second), t.err)}, now
 		}
 	}
+	w.pendingSince = stillPending
+	if len(p.pending) > 0 && p.ready+len(p.pending) >= p.desired {
+		next = now.Add(slowPolls * o.Interval)
+		for _, since := range stillPending {
+			next = minTime(next, since.Add(o.PendingTimeout))
+		}
+	}
+	if p.state != stateConverged {
+		w.convergedAt = time.Time{}
+		return nil, next
+	}
+	// Every task runs but swarm watches no update of this service (it is
+	// new, or its update changed no task): count it as docker does, once
+	// its tasks have run for the monitor window.
+	if w.convergedAt.IsZero() {
+		w.convergedAt = now
+	}
+	window := p.monitor
+	if o.Settle > 0 && o.Settle < window {
+		window = o.Settle
+	}
+	end := w.convergedAt.Add(window)
+	if !now.Before(end) {
+		return &ServiceOutcome{Outcome: OutcomeConverged}, now
+	}
+	return nil, minTime(now.Add(slowPolls*o.Interval), end)
+}
+
+// ended is the outcome of a service whose wait ctx ended.
+func ended(ctx context.Context, api WaitAPI, w *watch) ServiceOutcome {
+	r := ServiceOutcome{Outcome: OutcomeTimedOut, Message: w.message}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		r.Outcome = OutcomeCanceled
+	}
+	if te := lastTaskError(context.WithoutCancel(ctx), api, w.id); te != "" {
+		r.Message = "last task error: " + te
+	}
+	return r
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// pollServices reads the services and their up-to-date tasks, by service ID.
+func pollServices(ctx context.Context, api WaitAPI, ids []string) (map[string]swarm.Service, map[string][]swarm.Task, error) {
+	var (
+		svcs  client.ServiceListResult
+		tasks client.TaskListResult
+		errs  [2]error
+		wg    sync.WaitGroup
+	)
+	wg.Go(func() {
+		svcs, errs[0] = api.ServiceList(ctx, client.ServiceListOptions{Filters: make(client.Filters).Add("id", ids...)})
+	})
+	wg.Go(func() {
+		tasks, errs[1] = api.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", ids...).Add("_up-to-date", "true")})
+	})
+	wg.Wait()
+	if errs[0] != nil {
+		return nil, nil, fmt.Errorf("list the services waited for: %w", errs[0])
+	}
+	if errs[1] != nil {
+		return nil, nil, fmt.Errorf("list the tasks of the services waited for: %w", errs[1])
+	}
+	byID := make(map[string]swarm.Service, len(svcs.Items))
+	for _, s := range svcs.Items {
+		if slices.Contains(ids, s.ID) { // the id filter matches prefixes
+			byID[s.ID] = s
+		}
+	}
+	taskMap := map[string][]swarm.Task{}
+	for _, t := range tasks.Items {
+		taskMap[t.ServiceID] = append(taskMap[t.ServiceID], t)
+	}
+	return byID, taskMap, nil
+}
+
+// describeNodes names the swarm's nodes as the scheduler sees them: role,
+// state, availability and labels.
+func describeNodes(ctx context.Context, api WaitAPI) string {
+	res, err := api.NodeList(context.WithoutCancel(ctx), client.NodeListOptions{})
+	if err != nil {
+		return "the nodes could not be listed: " + err.Error()
+	}
+	return "nodes swarm considered: " + nodeSummary(res.Items)
+}
+
+// nodeSummary is one line about the nodes, sorted by hostname.
+func nodeSummary(nodes []swarm.Node) string {
+	parts := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		desc := []string{string(n.Spec.Role), string(n.Status.State), string(n.Spec.Availability)}
+		if len(n.Spec.Labels) > 0 {
+			var labels []string
+			for _, k := range slices.Sorted(maps.Keys(n.Spec.Labels)) {
+				labels = append(labels, k+"="+n.Spec.Labels[k])
+			}
+			desc = append(desc, "labels "+strings.Join(labels, ","))
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", n.Description.Hostname, strings.Join(desc, ", ")))
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }
 
 type waitState int
@@ -189,34 +356,30 @@ const (
 	stateFailed // a task failed for good
 )
 
+// progress is what one poll says about a service.
 type progress struct {
 	state          waitState
 	ready, desired int
 	phase, message string
-	monitor        time.Duration
+	monitor        time.Duration // the window a service without an update of its own must stay running
+	pending        []pendingTask // tasks the scheduler could not place, by ID
 }
 
-func poll(ctx context.Context, api WaitAPI, id string) (progress, error) {
-	svc, err := api.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
-	if err != nil {
-		return progress{}, fmt.Errorf("inspect service %s: %w", id, err)
-	}
-	tasks, err := api.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", id).Add("_up-to-date", "true")})
-	if err != nil {
-		return progress{}, fmt.Errorf("list tasks of service %s: %w", id, err)
-	}
-	return assess(svc.Service, tasks.Items), nil
-}
+// pendingTask is a task waiting for a node, with the scheduler's reason.
+type pendingTask struct{ id, err string }
 
-// assess is the pure convergence rule: the update (if any) completed and every
-// desired task of the current spec is running (or, for one-shot services and
-// jobs, completed).
+// assess is the pure convergence rule. A service whose update swarm
+// completed has converged once every desired task of the current spec runs:
+// swarm's update monitor has already watched them. Without an update of its
+// own (a new service, or an update that replaced no task) it converges once
+// they run, and then must settle for the monitor window. One-shot services
+// and jobs are done when their tasks completed.
 func assess(svc swarm.Service, tasks []swarm.Task) progress {
-	p := progress{phase: "running"}
-	if uc := svc.Spec.UpdateConfig; uc != nil {
+	p := progress{phase: "running", monitor: defaultMonitor}
+	if uc := svc.Spec.UpdateConfig; uc != nil && uc.Monitor > 0 {
 		p.monitor = uc.Monitor
 	}
-	updating := false
+	updating, updated := false, false
 	if us := svc.UpdateStatus; us != nil {
 		switch us.State {
 		case swarm.UpdateStatePaused:
@@ -229,6 +392,8 @@ func assess(svc swarm.Service, tasks []swarm.Task) progress {
 			updating, p.phase = true, "rolling back"
 		case swarm.UpdateStateUpdating:
 			updating, p.phase = true, "updating"
+		case swarm.UpdateStateCompleted:
+			updated = true
 		}
 	}
 	oneShot := false
@@ -248,6 +413,9 @@ func assess(svc swarm.Service, tasks []swarm.Task) progress {
 	}
 	completed := 0
 	for _, t := range latest {
+		if t.Status.State == swarm.TaskStatePending && t.Status.Err != "" && t.DesiredState != swarm.TaskStateShutdown {
+			p.pending = append(p.pending, pendingTask{id: t.ID, err: t.Status.Err})
+		}
 		switch {
 		case t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning && !job:
 			p.ready++
@@ -283,7 +451,7 @@ func assess(svc swarm.Service, tasks []swarm.Task) progress {
 		// A one-shot service is done once its tasks completed; while any of
 		// them still runs it must settle like any service, or a task that
 		// fails a moment after starting would count as converged.
-		if job || (oneShot && p.desired > 0 && completed >= p.desired) {
+		if job || updated || (oneShot && p.desired > 0 && completed >= p.desired) {
 			p.state = stateDone
 		}
 	}
