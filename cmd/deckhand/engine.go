@@ -22,10 +22,11 @@ import (
 )
 
 // maxEngineConns is how many connections to one engine deckhand keeps open
-// and reuses: over ssh every new connection is a new ssh process, so a long
-// run must reuse them rather than dial per request; and sshd's default
-// MaxStartups (10) drops handshakes beyond ten at a time, so fewer than that.
-const maxEngineConns = 8
+// and reuses. Over ssh every connection is an ssh session running docker
+// system dial-stdio on the far side, so a run reuses a few rather than
+// dialling per request, and stays well under sshd's defaults (MaxStartups
+// and MaxSessions, 10 each).
+const maxEngineConns = 4
 
 // target is the engine deckhand's commands talk to, chosen exactly as the
 // docker CLI chooses it: --host/-H, --context, DOCKER_HOST, DOCKER_CONTEXT,
@@ -174,11 +175,22 @@ func (t *target) connect(ctx context.Context) (*engineConn, error) {
 	return conn, nil
 }
 
+// sshShare makes the ssh connections of one run, and of the runs that
+// follow within a minute (a CI job's plan, deploy and status), share one
+// ssh session through OpenSSH's connection multiplexing: only the first
+// pays for the handshake. The control socket is private to the user
+// (OpenSSH makes it 0600); without it ssh connects as usual.
+var sshShare = []string{
+	"-o", "ControlMaster=auto",
+	"-o", "ControlPath=" + filepath.Join(os.TempDir(), "deckhand-ssh-%C"),
+	"-o", "ControlPersist=60",
+}
+
 // clientOpts are docker/cli's client options for an endpoint, except that
 // over ssh the connection pool is large enough for deckhand's parallel
 // requests, so that connections (ssh processes) are reused, not redialled.
 func clientOpts(ep docker.Endpoint) ([]client.Opt, error) {
-	helper, err := connhelper.GetConnectionHelper(ep.Host)
+	helper, err := connhelper.GetConnectionHelperWithSSHOpts(ep.Host, sshShare)
 	if err != nil || helper == nil {
 		return ep.ClientOpts()
 	}

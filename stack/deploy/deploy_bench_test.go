@@ -50,6 +50,18 @@ func BenchmarkDeploy50Services(b *testing.B) {
 		fmt.Fprintf(&compose, "  svc%02d:\n    image: %s\n    environment:\n      INDEX: \"%d\"\n    deploy:\n      replicas: 0\n", i, images[i%5], i)
 	}
 	file := writeBenchFile(b, "fifty.yml", compose.String())
+	b.Run("local", func(b *testing.B) { deploy50(b, e, bin, docker, file, nil) })
+	// Over ssh, both tools reach the engine through the same sshd: the far
+	// side runs docker system dial-stdio for every connection they open.
+	srv := testenv.SSH(b)
+	b.Run("ssh", func(b *testing.B) {
+		deploy50(b, e, bin, docker, file, []string{"PATH=" + srv.ShimDir + ":" + os.Getenv("PATH"), "DOCKER_HOST=" + srv.Host, "DOCKER_CONTEXT="})
+	})
+}
+
+// deploy50 takes the samples of BenchmarkDeploy50Services with env added to
+// both tools' environment, and asserts the targets.
+func deploy50(b *testing.B, e *e2e, bin, docker, file string, env []string) {
 	var dockerFirst, dhFirst, dockerNoop, dhNoop []time.Duration
 	phases := map[string][]time.Duration{}
 	for i := 0; i < b.N; i++ {
@@ -59,11 +71,11 @@ func BenchmarkDeploy50Services(b *testing.B) {
 			removeStackOnCleanup(b, e.c, hs)
 			dockerArgs := []string{"stack", "deploy", "--detach=true", "--with-registry-auth", "--resolve-image", "always", "-c", file, ds}
 			dhArgs := []string{"deploy", "--detach", "--with-registry-auth", "--resolve-image", "always", "-c", file, hs}
-			dockerFirst = append(dockerFirst, e.mustRun(b, nil, docker, dockerArgs...).took)
-			dhFirst = append(dhFirst, e.mustRun(b, nil, bin, dhArgs...).took)
+			dockerFirst = append(dockerFirst, e.mustRun(b, env, docker, dockerArgs...).took)
+			dhFirst = append(dhFirst, e.mustRun(b, env, bin, dhArgs...).took)
 			for range noopSamples {
-				dockerNoop = append(dockerNoop, e.mustRun(b, nil, docker, dockerArgs...).took)
-				r := e.mustRun(b, nil, bin, slices.Concat(dhArgs[:1], []string{"--timings", "--format", "json"}, dhArgs[1:])...)
+				dockerNoop = append(dockerNoop, e.mustRun(b, env, docker, dockerArgs...).took)
+				r := e.mustRun(b, env, bin, slices.Concat(dhArgs[:1], []string{"--timings", "--format", "json"}, dhArgs[1:])...)
 				dhNoop = append(dhNoop, r.took)
 				for name, d := range noopPhases(b, r) {
 					phases[name] = append(phases[name], d)
