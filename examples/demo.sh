@@ -164,6 +164,12 @@ start_watch() {
 send_requests() {
 	step "sending 6 requests through nginx: curl -H 'Host: $DEMO_HOST' http://$DEMO_LISTEN:$DEMO_PORT/"
 	local i answer failed=0
+	# watch has written the servers and asked nginx to reload; the reloaded
+	# nginx opens its listening socket a moment later.
+	for ((i = 0; i < 100; i++)); do
+		curl -s -o /dev/null --max-time 1 "http://$DEMO_LISTEN:$DEMO_PORT/" && break
+		sleep 0.1
+	done
 	for ((i = 1; i <= 6; i++)); do
 		if answer=$(curl -sS --max-time 5 -H "Host: $DEMO_HOST" -w ' [via %header{x-upstream}]' "http://$DEMO_LISTEN:$DEMO_PORT/" 2>&1); then
 			info "$(echo "$answer" | tr -d '\n')"

@@ -425,8 +425,14 @@ func (s *SSHServer) KillSessions() int {
 // Stop drops every connection: it kills the live sessions and the listener,
 // so the port refuses connections until Start. Stopping twice is fine.
 func (s *SSHServer) Stop() error {
+	// Stopped, the listener accepts no new session while the live ones are
+	// killed (a session accepted in between would outlive it); SIGKILL ends
+	// it even while it is stopped.
+	if pid := s.sshd.Pid(); pid != 0 {
+		_ = syscall.Kill(pid, syscall.SIGSTOP)
+	}
 	s.KillSessions()
-	return s.sshd.Signal(syscall.SIGTERM, 10*time.Second)
+	return s.sshd.Signal(syscall.SIGKILL, 10*time.Second)
 }
 
 // descendants lists the processes below pid (children first found first).
