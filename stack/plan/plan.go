@@ -147,6 +147,9 @@ type Plan struct {
 	Changes []Change `json:"changes"`
 	// Unchanged lists services whose spec already matches the file.
 	Unchanged []string `json:"unchanged"`
+	// Waves orders the service writes by depends_on; nil when nothing
+	// changed waits for anything (one parallel write, as without it).
+	Waves []Wave `json:"waves,omitempty"`
 }
 
 // HasChanges reports whether applying the plan writes anything.
@@ -241,6 +244,7 @@ func Make(d *swarmspec.Desired, live *Live, o Options) (*Plan, error) {
 			p.Changes = append(p.Changes, Change{Kind: KindSecret, Name: s.name, Action: ActionRemove, ID: s.id})
 		}
 	}
+	p.Waves = Waves(d.DependsOn, changedServices(p.Changes))
 	return p, nil
 }
 
