@@ -318,6 +318,16 @@ func engineDefaults(spec swarm.ServiceSpec) swarm.ServiceSpec {
 		one := uint64(1)
 		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
 	}
+	if m := spec.Mode.ReplicatedJob; m != nil {
+		j, one := *m, uint64(1)
+		if j.MaxConcurrent == nil {
+			j.MaxConcurrent = &one
+		}
+		if j.TotalCompletions == nil {
+			j.TotalCompletions = &one
+		}
+		spec.Mode.ReplicatedJob = &j
+	}
 	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
 		if *uc != nil && (*uc).FailureAction == "" {
 			c := **uc

@@ -474,6 +474,18 @@ func normalizeSpec(spec swarm.ServiceSpec) map[string]any {
 		one := uint64(1)
 		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
 	}
+	// The engine stores 1 for a replicated job's unset completions and
+	// concurrency: without this a job would run again on every deploy.
+	if m := spec.Mode.ReplicatedJob; m != nil && (m.MaxConcurrent == nil || m.TotalCompletions == nil) {
+		j, one := *m, uint64(1)
+		if j.MaxConcurrent == nil {
+			j.MaxConcurrent = &one
+		}
+		if j.TotalCompletions == nil {
+			j.TotalCompletions = &one
+		}
+		spec.Mode.ReplicatedJob = &j
+	}
 	// The engine fills in "pause", the default failure action.
 	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
 		if *uc != nil && (*uc).FailureAction == swarm.UpdateFailureActionPause {
