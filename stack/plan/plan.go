@@ -244,7 +244,9 @@ func Make(d *swarmspec.Desired, live *Live, o Options) (*Plan, error) {
 			p.Changes = append(p.Changes, Change{Kind: KindSecret, Name: s.name, Action: ActionRemove, ID: s.id})
 		}
 	}
-	p.Waves = Waves(d.DependsOn, changedServices(p.Changes))
+	if len(d.DependsOn) > 0 {
+		p.Waves = Waves(d.DependsOn, changedServices(p.Changes))
+	}
 	return p, nil
 }
 
