@@ -3,8 +3,12 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"github.com/deckhand/deckhand/internal/golden"
+	"github.com/deckhand/deckhand/stack/swarmspec"
+	"github.com/moby/moby/api/types/swarm"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/deckhand/deckhand/stack/compose"
@@ -89,4 +93,22 @@ func TestWriteTextShowsWaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Assert(t, append(js, '\n'), "testdata/waves.json")
+}
+
+// BenchmarkPlanWithoutDependsOn is Make over a 50-service stack without
+// depends_on, the benchmark stack's shape: what waves cost it (nothing
+// beyond a length check).
+func BenchmarkPlanWithoutDependsOn(b *testing.B) {
+	d := &swarmspec.Desired{Namespace: "bench", Services: map[string]swarm.ServiceSpec{}}
+	for i := range 50 {
+		name := fmt.Sprintf("bench_svc%02d", i)
+		d.Services[name] = swarm.ServiceSpec{Annotations: swarm.Annotations{Name: name},
+			TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "registry/img:1@sha256:" + strings.Repeat("ab", 32)}}}
+	}
+	for b.Loop() {
+		p, err := Make(d, &Live{}, Options{ResolveImage: ResolveNever})
+		if err != nil || p.Waves != nil {
+			b.Fatal(err, p.Waves)
+		}
+	}
 }
