@@ -65,7 +65,7 @@ converge (rolled back, unschedulable or timed out).`,
 	fs.BoolVar(&o.stack.deploy.WithRegistryAuth, "with-registry-auth", false, "send registry credentials (docker config, credential helpers) to the swarm agents")
 	fs.BoolVar(&o.detach, "detach", false, "return after writing, without waiting for the services to converge")
 	fs.BoolVar(&o.wait, "wait", true, "wait until every changed service converges (the default; --detach turns it off)")
-	fs.DurationVar(&o.stack.deploy.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
+	fs.DurationVar(&o.stack.deploy.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence (with depends_on waves: the whole deploy, every wave's wait included)")
 	fs.DurationVar(&o.stack.deploy.PendingTimeout, "pending-timeout", deploy.DefaultPendingTimeout, "fail when a task stays pending this long because swarm cannot schedule it (no suitable node, port in use, resources, constraints)")
 	fs.BoolVar(&o.stack.deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
 	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")

@@ -18,27 +18,14 @@ import (
 // TestDeployCommandsE2E drives plan, deploy and rollback through the command
 // line against the real swarm: exit codes, JSON output, redaction.
 func TestDeployCommandsE2E(t *testing.T) {
-	c := testenv.Engine(t)
-	reg := testenv.Registry(t)
-	t.Setenv("DOCKER_CONFIG", testenv.DockerConfig(t))
-	name := testenv.UniqueName(t)
-	image := reg.Addr + "/deckhand-cli-" + name + ":v1"
-	testenv.BuildImage(t, c, image)
-	testenv.PushImage(t, c, image)
-	t.Cleanup(func() { removeServices(t, c, name) })
+	_, name, image, run := cliStack(t)
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "stack.yml")
 	if err := os.WriteFile(file, []byte("services:\n  web:\n    image: ${IMAGE}\n    environment:\n      VERSION: ${VERSION}\n      TOKEN: ${TOKEN}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("IMAGE", image)
 	t.Setenv("TOKEN", "super-secret-token")
-	run := func(args ...string) (int, string, string) {
-		var out, errw bytes.Buffer
-		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
-		return code, out.String(), errw.String()
-	}
 
 	t.Setenv("VERSION", "1")
 	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 2 || !strings.Contains(out, "+ service "+name+"_web") {
@@ -93,6 +80,27 @@ func TestDeployCommandsE2E(t *testing.T) {
 	t.Setenv("TOKEN", "super-secret-token")
 	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 0 {
 		t.Errorf("plan of v1 after rollback: exit %d, want 0\n%s%s", code, out, errw)
+	}
+}
+
+// cliStack sets up a command-line test on the real swarm: the engine, a
+// stack name whose objects go when t ends, the test image pushed as $IMAGE,
+// and a function that runs deckhand with args (exit code, stdout, stderr).
+func cliStack(t *testing.T) (*client.Client, string, string, func(args ...string) (int, string, string)) {
+	t.Helper()
+	c := testenv.Engine(t)
+	reg := testenv.Registry(t)
+	t.Setenv("DOCKER_CONFIG", testenv.DockerConfig(t))
+	name := testenv.UniqueName(t)
+	image := reg.Addr + "/deckhand-cli-" + name + ":v1"
+	testenv.BuildImage(t, c, image)
+	testenv.PushImage(t, c, image)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	t.Setenv("IMAGE", image)
+	return c, name, image, func(args ...string) (int, string, string) {
+		var out, errw bytes.Buffer
+		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
+		return code, out.String(), errw.String()
 	}
 }
 

@@ -63,6 +63,9 @@ type Stack struct {
 	Configs  map[string]Object
 	Secrets  map[string]Object
 	Warnings []Warning // swarm-incompatible keys, missing variables under AllowMissing
+	// DependsOn is each service's depends_on entries by service key, in
+	// dependency key order; never part of a rendered stack or a spec.
+	DependsOn map[string][]Dependency
 	// FilesDigest is the sha256 of the compose files as read, in order
 	// ("sha256:" and hex), so a deploy can say which files it came from.
 	FilesDigest string
@@ -175,8 +178,8 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 		return nil, &MissingVarsError{Vars: missing}
 	}
 	sortWarnings(warnings, order)
-	if o.StrictSwarm && len(warnings) > 0 {
-		return nil, &SwarmKeysError{Warnings: warnings}
+	if o.StrictSwarm && slices.ContainsFunc(warnings, func(w Warning) bool { return w.Key != "depends_on" }) {
+		return nil, &SwarmKeysError{Warnings: slices.DeleteFunc(slices.Clone(warnings), func(w Warning) bool { return w.Key == "depends_on" })}
 	}
 	for _, m := range missing {
 		warnings = append(warnings, Warning{Position: m.Position, Key: m.Name,
@@ -195,6 +198,7 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if err := st.nameResources(explicitNames(roots), env); err != nil {
 		return nil, err
 	}
+	st.takeDependencies(srcs)
 	return st, nil
 }
 
@@ -406,6 +410,9 @@ func loadProject(ctx context.Context, name string, srcs []source, dir string, en
 	stripSwarmKeys(model)
 	project, err := loader.ModelToProject(model, loader.ToOptions(&details, opts), details)
 	if err != nil {
+		if c := cycleError(err, srcs); c != nil {
+			return nil, c
+		}
 		return nil, composeError(err, srcs)
 	}
 	project.Name = name

@@ -38,7 +38,6 @@ var swarmAdvice = map[string]string{
 	"security_opt":   "swarm services do not take security options: remove it",
 	"container_name": "swarm names tasks itself (STACK_SERVICE.N.ID): remove it",
 	"expose":         "services on a shared network reach every port: remove it, or publish with ports:",
-	"depends_on":     "swarm starts services in any order: make the service retry its dependencies and give it a healthcheck",
 	"extends":        "docker stack deploy rejects extends; deckhand resolved it at render time",
 	"volumes_from":   "define a top-level volume and mount it in each service that shares it",
 	"volume_driver":  "define a top-level volume with driver: and mount it",
@@ -57,6 +56,9 @@ var swarmAdvice = map[string]string{
 	"pre_stop":       "compose-only lifecycle hook: swarm ignores it",
 	"provider":       "compose-only: swarm ignores it",
 }
+
+// dependsOnNote says what deckhand does with depends_on, which swarm ignores.
+const dependsOnNote = "depends_on is ignored by swarm and docker stack deploy: deckhand deploy writes the services it changes in waves, each after its dependencies meet their condition (service_started, service_healthy, service_completed_successfully)"
 
 // swarmAdviceFor returns the advice for a service key, and whether the key is
 // one swarm does not take. cpu_* and mem_* keys are handled by prefix.
@@ -88,6 +90,11 @@ func swarmCheck(file string, root *yaml.Node) []Warning {
 		}
 		for j := 0; j+1 < len(svc.Content); j += 2 {
 			k := svc.Content[j]
+			if k.Value == "depends_on" {
+				out = append(out, Warning{Position: Position{File: file, Line: k.Line, Column: k.Column}, Service: name, Key: k.Value,
+					Message: dependsOnNote})
+				continue
+			}
 			advice, bad := swarmAdviceFor(k.Value)
 			if !bad {
 				continue

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +24,9 @@ type ApplyOptions struct {
 	Auth     func(string) string // compose image → encoded registry auth ("" for none)
 	Out      io.Writer           // one line per write
 	Logger   *slog.Logger
+	// Gate, when the plan has waves, is called before each wave's service
+	// writes with what was applied so far; an error stops the apply.
+	Gate func(ctx context.Context, i int, w plan.Wave, a *Applied) error
 }
 
 // Applied records what an apply wrote, so a failed deploy can be undone.
@@ -80,7 +84,7 @@ func Apply(ctx context.Context, api WriteAPI, p *plan.Plan, o ApplyOptions) (*Ap
 				phase[j] = resolvePendingIDs(phase[j], ids)
 			}
 		}
-		err := runParallel(ctx, o.Parallel, phase, func(ctx context.Context, c plan.Change) error {
+		write := func(ctx context.Context, c plan.Change) error {
 			id, err := applyChange(ctx, api, c, o)
 			if err != nil {
 				log.Warn("write failed", "kind", c.Kind, "name", c.Name, "action", c.Action, "error", err)
@@ -98,12 +102,38 @@ func Apply(ctx context.Context, api WriteAPI, p *plan.Plan, o ApplyOptions) (*Ap
 			}
 			idsMu.Unlock()
 			return nil
-		})
-		if err != nil {
+		}
+		if i == 2 && len(p.Waves) > 0 && o.Gate != nil {
+			if err := applyWaves(ctx, p.Waves, phase, a, o, write); err != nil {
+				return a, err
+			}
+			continue
+		}
+		if err := runParallel(ctx, o.Parallel, phase, write); err != nil {
 			return a, err
 		}
 	}
 	return a, nil
+}
+
+// applyWaves writes the service changes wave by wave, each after its gate.
+// A change in no wave (none, by plan.Waves) goes with the first.
+func applyWaves(ctx context.Context, waves []plan.Wave, changes []plan.Change, a *Applied, o ApplyOptions, write func(context.Context, plan.Change) error) error {
+	byWave := make([][]plan.Change, len(waves))
+	for _, c := range changes {
+		i := slices.IndexFunc(waves, func(w plan.Wave) bool { return slices.Contains(w.Services, c.Name) })
+		byWave[max(i, 0)] = append(byWave[max(i, 0)], c)
+	}
+	for i, w := range waves {
+		if err := o.Gate(ctx, i, w, a); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Out, "Wave %d/%d: %s\n", i+1, len(waves), strings.Join(w.Services, ", "))
+		if err := runParallel(ctx, o.Parallel, byWave[i], write); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func actionVerb(action plan.Action) string {

@@ -58,10 +58,23 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 		return v
 	}
 	ao := ApplyOptions{Parallel: o.Parallel, Auth: authFor, Out: o.Out, Logger: o.Logger}
-	writes := &plan.Plan{Stack: pl.Stack, Changes: withoutObjectRemovals(pl.Changes)}
+	writes := &plan.Plan{Stack: pl.Stack, Changes: withoutObjectRemovals(pl.Changes), Waves: pl.Waves}
+	// With waves, --timeout bounds the whole deploy: every gate and the wait.
+	waitCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, o.Timeout) }
+	var g *gates
+	if len(pl.Waves) > 0 {
+		dctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+		waitCtx = func() (context.Context, context.CancelFunc) { return dctx, func() {} }
+		g = newGates(api, prep, o)
+		ao.Gate = func(_ context.Context, i int, w plan.Wave, a *Applied) error { return g.gate(dctx, i, w, a) }
+	}
 	endApply := o.Timings.Begin("apply")
 	applied, applyErr := Apply(ctx, api, writes, ao)
 	endApply()
+	if g != nil {
+		res.Waves = g.results
+	}
 	images := map[string]string{}
 	for _, c := range pl.Changes {
 		if c.Service != nil {
@@ -82,22 +95,13 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	var outcomes []ServiceOutcome
 	if o.Wait && len(ids) > 0 {
 		endWait := o.Timings.Begin("wait")
-		wctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		wctx, cancel := waitCtx()
 		outcomes = Wait(wctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, PendingTimeout: o.PendingTimeout, Logger: o.Logger})
 		cancel()
 		endWait()
 	}
 	res.Services = append(res.Services, appliedResults(applied, images, outcomes)...)
-	var failed []string
-	for _, oc := range outcomes {
-		if !oc.Converged() {
-			msg := string(oc.Outcome)
-			if oc.Message != "" {
-				msg += ": " + oc.Message
-			}
-			failed = append(failed, fmt.Sprintf("service %s %s", oc.Name, msg))
-		}
-	}
+	failed := failures(outcomes)
 	if len(failed) > 0 {
 		res.Outcome = OutcomeNotConverged
 		msg := "check the task errors with docker service ps --no-trunc"
@@ -127,6 +131,21 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	}
 	sortResults(res)
 	return res, nil
+}
+
+// failures describes the outcomes that did not converge, one a service.
+func failures(outcomes []ServiceOutcome) []string {
+	var failed []string
+	for _, oc := range outcomes {
+		if !oc.Converged() {
+			msg := string(oc.Outcome)
+			if oc.Message != "" {
+				msg += ": " + oc.Message
+			}
+			failed = append(failed, fmt.Sprintf("service %s %s", oc.Name, msg))
+		}
+	}
+	return failed
 }
 
 func withoutObjectRemovals(changes []plan.Change) []plan.Change {

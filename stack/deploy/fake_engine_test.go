@@ -40,7 +40,8 @@ type fakeEngine struct {
 
 	// behaviour of tasks per service name: "" (healthy), "rollback"
 	// (swarm rolls updates back), "stuck" (tasks never run),
-	// "unschedulable" (tasks stay pending: no suitable node).
+	// "unschedulable" (tasks stay pending: no suitable node), "fail" (a
+	// job's task exits 3; jobs otherwise complete).
 	behaviour map[string]string
 
 	// nodes, when set, is what NodeList answers instead of one healthy leader.
@@ -317,6 +318,16 @@ func engineDefaults(spec swarm.ServiceSpec) swarm.ServiceSpec {
 		one := uint64(1)
 		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
 	}
+	if m := spec.Mode.ReplicatedJob; m != nil {
+		j, one := *m, uint64(1)
+		if j.MaxConcurrent == nil {
+			j.MaxConcurrent = &one
+		}
+		if j.TotalCompletions == nil {
+			j.TotalCompletions = &one
+		}
+		spec.Mode.ReplicatedJob = &j
+	}
 	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
 		if *uc != nil && (*uc).FailureAction == "" {
 			c := **uc
@@ -446,6 +457,12 @@ func (f *fakeEngine) TaskList(_ context.Context, o client.TaskListOptions) (clie
 		for slot := range n {
 			t := swarm.Task{ID: fmt.Sprintf("%s-task%d", id, slot), ServiceID: id, Slot: int(slot + 1), DesiredState: swarm.TaskStateRunning,
 				Status: swarm.TaskStatus{State: swarm.TaskStateRunning}}
+			if isJob(s.Spec) {
+				t.DesiredState, t.Status = swarm.TaskStateComplete, swarm.TaskStatus{State: swarm.TaskStateComplete}
+				if f.behaviour[s.Spec.Name] == "fail" {
+					t.Status = swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (3)"}
+				}
+			}
 			switch f.behaviour[s.Spec.Name] {
 			case "stuck":
 				t.Status = swarm.TaskStatus{State: swarm.TaskStateStarting, Err: "health check never passed"}

@@ -53,6 +53,9 @@ type Result struct {
 	Warnings []string        `json:"warnings,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	Timings  []Timing        `json:"timings,omitempty"` // with --timings: each phase, in the order they started
+	// Waves are the depends_on waves that ran, each with its wait; none
+	// when nothing changed waits for anything.
+	Waves []WaveResult `json:"waves,omitempty"`
 }
 
 // NotConvergedError is the error of a deploy or rollback that wrote what it

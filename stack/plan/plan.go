@@ -147,6 +147,9 @@ type Plan struct {
 	Changes []Change `json:"changes"`
 	// Unchanged lists services whose spec already matches the file.
 	Unchanged []string `json:"unchanged"`
+	// Waves orders the service writes by depends_on; nil when nothing
+	// changed waits for anything (one parallel write, as without it).
+	Waves []Wave `json:"waves,omitempty"`
 }
 
 // HasChanges reports whether applying the plan writes anything.
@@ -240,6 +243,9 @@ func Make(d *swarmspec.Desired, live *Live, o Options) (*Plan, error) {
 		for _, s := range staleVersions(secretVersions(live.Secrets), d.Secrets, used.secrets, o.KeepVersions) {
 			p.Changes = append(p.Changes, Change{Kind: KindSecret, Name: s.name, Action: ActionRemove, ID: s.id})
 		}
+	}
+	if len(d.DependsOn) > 0 {
+		p.Waves = Waves(d.DependsOn, changedServices(p.Changes))
 	}
 	return p, nil
 }
@@ -469,6 +475,18 @@ func normalizeSpec(spec swarm.ServiceSpec) map[string]any {
 	if m := spec.Mode.Replicated; m != nil && m.Replicas == nil {
 		one := uint64(1)
 		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
+	}
+	// The engine stores 1 for a replicated job's unset completions and
+	// concurrency: without this a job would run again on every deploy.
+	if m := spec.Mode.ReplicatedJob; m != nil && (m.MaxConcurrent == nil || m.TotalCompletions == nil) {
+		j, one := *m, uint64(1)
+		if j.MaxConcurrent == nil {
+			j.MaxConcurrent = &one
+		}
+		if j.TotalCompletions == nil {
+			j.TotalCompletions = &one
+		}
+		spec.Mode.ReplicatedJob = &j
 	}
 	// The engine fills in "pause", the default failure action.
 	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // WriteText prints the plan for people: one line per object written, the
@@ -23,7 +24,35 @@ func (p *Plan) WriteText(w io.Writer) error {
 		p.Stack, create, update, remove, len(p.Unchanged)); err != nil {
 		return err
 	}
-	return WriteChanges(w, p.Changes)
+	if err := WriteChanges(w, p.Changes); err != nil {
+		return err
+	}
+	return WriteWaves(w, p.Waves)
+}
+
+// WriteWaves prints the order of service writes depends_on asks for, one
+// wave a line with what it waits for; nothing when there are no waves.
+func WriteWaves(w io.Writer, waves []Wave) error {
+	if len(waves) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintf(w, "Services are written in %d wave(s) (depends_on):\n", len(waves)); err != nil {
+		return err
+	}
+	for i, wave := range waves {
+		line := fmt.Sprintf("  %d. %s", i+1, strings.Join(wave.Services, ", "))
+		if len(wave.WaitFor) > 0 {
+			gates := make([]string, len(wave.WaitFor))
+			for j, g := range wave.WaitFor {
+				gates[j] = g.Service + " " + string(g.Condition)
+			}
+			line += "  after " + strings.Join(gates, ", ")
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WriteChanges prints changes one a line (+ create, ~ update, - remove),

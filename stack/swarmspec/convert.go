@@ -41,6 +41,9 @@ type Desired struct {
 	ExternalConfigs  []string
 	ExternalSecrets  []string
 	Services         map[string]swarm.ServiceSpec
+	// DependsOn is each service's depends_on by swarm name (never in a
+	// spec: docker stack deploy ignores it); nil without depends_on.
+	DependsOn map[string][]compose.Dependency `json:",omitempty"`
 }
 
 // ObjectIDs maps existing config and secret names to their engine IDs.
@@ -88,6 +91,7 @@ func Convert(ctx context.Context, st *compose.Stack, ids ObjectIDs) (*Desired, e
 	ns := convert.NewNamespace(in.namespace)
 	d := &Desired{
 		Namespace: in.namespace,
+		DependsOn: swarmDependencies(st),
 		Configs:   map[string]swarm.ConfigSpec{},
 		Secrets:   map[string]swarm.SecretSpec{},
 	}
@@ -386,4 +390,22 @@ func FillIDs(spec swarm.ServiceSpec, ids ObjectIDs) swarm.ServiceSpec {
 	}
 	spec.TaskTemplate.ContainerSpec = &cs
 	return spec
+}
+
+// swarmDependencies is the stack's depends_on with services named as swarm
+// names them (STACK_key).
+func swarmDependencies(st *compose.Stack) map[string][]compose.Dependency {
+	if len(st.DependsOn) == 0 {
+		return nil
+	}
+	out := map[string][]compose.Dependency{}
+	for key, deps := range st.DependsOn {
+		named := make([]compose.Dependency, len(deps))
+		for i, d := range deps {
+			d.Service = st.ServiceName(d.Service)
+			named[i] = d
+		}
+		out[st.ServiceName(key)] = named
+	}
+	return out
 }

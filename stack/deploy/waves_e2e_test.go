@@ -1,0 +1,92 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/testenv"
+)
+
+// firstTaskTimes is when swarm created the first task of each service of
+// the stack, by service key.
+func firstTaskTimes(t *testing.T, c *client.Client, name string) map[string]time.Time {
+	t.Helper()
+	out := map[string]time.Time{}
+	for key, svc := range stackServices(t, c, name) {
+		r, err := c.TaskList(context.Background(), client.TaskListOptions{Filters: make(client.Filters).Add("service", svc.ID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range r.Items {
+			if at, ok := out[key]; !ok || task.CreatedAt.Before(at) {
+				out[key] = task.CreatedAt
+			}
+		}
+	}
+	return out
+}
+
+// TestE2EWaves is the stack of issue 15 on the real swarm: db (healthcheck),
+// migrate (a job), api (db healthy, migrate completed), web (api healthy).
+func TestE2EWaves(t *testing.T) {
+	e := newE2E(t)
+	name := testenv.UniqueName(t)
+	removeStackOnCleanup(t, e.c, name)
+	var out bytes.Buffer
+	start := time.Now()
+	res, err := Deploy(context.Background(), e.c, e.input(t, name, "waves.yml", nil), e.options(t, &out))
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	total := time.Since(start)
+	var waits float64
+	for _, w := range res.Waves {
+		waits += w.WaitSeconds
+	}
+	t.Logf("4-wave deploy took %s; its gates waited %.1fs in all: %+v", total.Round(time.Millisecond), waits, res.Waves)
+	times := firstTaskTimes(t, e.c, name)
+	order := []string{"db", "migrate", "api", "web"}
+	for i := 1; i < len(order); i++ {
+		if !times[order[i-1]].Before(times[order[i]]) {
+			t.Errorf("task of %s created at %s, not before %s's at %s: %v", order[i-1], times[order[i-1]], order[i], times[order[i]], times)
+		}
+	}
+
+	// A redeploy that changes only web runs no job and writes only web.
+	before := taskIDs(t, e.c, name+"_migrate")
+	res, err = Deploy(context.Background(), e.c, e.input(t, name, "waves.yml", map[string]string{"WEB": "2"}), e.options(t, &out))
+	if err != nil {
+		t.Fatalf("redeploy of web: %v\n%s", err, out.String())
+	}
+	if len(res.Changes) != 1 || res.Changes[0].Name != name+"_web" {
+		t.Errorf("redeploy changes = %+v, want web alone", res.Changes)
+	}
+	if after := taskIDs(t, e.c, name+"_migrate"); !slices.Equal(before, after) {
+		t.Errorf("migrate tasks %v became %v: the job ran again", before, after)
+	}
+
+	// A failing migration stops api and web; --atomic restores what ran.
+	apiSpec := stackServices(t, e.c, name)["api"].Spec
+	o := e.options(t, &out)
+	o.Atomic = true
+	res, err = Deploy(context.Background(), e.c, e.input(t, name, "waves.yml", map[string]string{"WEB": "3", "VERSION": "2", "MIGRATE_ARG": "-no-such-flag"}), o)
+	if err == nil || !strings.Contains(err.Error(), name+"_migrate") || !strings.Contains(err.Error(), "exit (2)") {
+		t.Fatalf("err = %v, want the migration's failure with its exit code\n%s", err, out.String())
+	}
+	svcs := stackServices(t, e.c, name)
+	if got := svcs["api"].Spec.TaskTemplate.ContainerSpec.Env; !slices.Equal(got, apiSpec.TaskTemplate.ContainerSpec.Env) {
+		t.Errorf("api env = %v, want it untouched %v", got, apiSpec.TaskTemplate.ContainerSpec.Env)
+	}
+	if env := strings.Join(svcs["migrate"].Spec.TaskTemplate.ContainerSpec.Env, ","); strings.Contains(env, "VERSION=2") {
+		t.Errorf("--atomic left the failed migration's spec: %s", env)
+	}
+	if env := strings.Join(svcs["web"].Spec.TaskTemplate.ContainerSpec.Env, ","); !strings.Contains(env, "WEB=2") {
+		t.Errorf("web was written after the failed job: %s", env)
+	}
+}
