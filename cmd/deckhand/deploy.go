@@ -17,6 +17,7 @@ type deployOptions struct {
 	stack  stackFlags
 	detach bool
 	wait   bool
+	lock   time.Duration // --lock-timeout
 }
 
 func newDeployCommand(t *target) *cobra.Command {
@@ -61,6 +62,7 @@ converge (rolled back or timed out).`,
 	fs.DurationVar(&o.stack.deploy.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
 	fs.BoolVar(&o.stack.deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
 	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")
+	addLockTimeoutFlag(fs, &o.lock)
 	return cmd
 }
 
@@ -77,6 +79,11 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 		progress = errw
 	}
 	fmt.Fprintf(progress, "deploying stack %s to %s\n", o.load.Name, c)
+	release, err := holdLock(ctx, c, o.load.Name, "deploy", o.lock, progress)
+	if err != nil {
+		return err
+	}
+	defer release()
 	o.stack.deploy.Out = progress
 	o.stack.deploy.Progress = newWaitDisplay(progress)
 	res, err := deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy)
