@@ -84,6 +84,9 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 		return err
 	}
 	defer release()
+	if err := recoverUnfinished(ctx, c, o.load.Name, o.stack.deploy.Atomic, o.stack.deploy, progress); err != nil {
+		return err
+	}
 	o.stack.deploy.Out = progress
 	o.stack.deploy.Progress = newWaitDisplay(progress)
 	res, err := deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy)

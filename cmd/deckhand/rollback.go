@@ -121,6 +121,9 @@ func runRollback(ctx context.Context, namespace string, o rollbackOptions, out, 
 		return err
 	}
 	defer release()
+	if err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
+		return err
+	}
 	o.opts.Out, o.opts.Progress, o.opts.Logger = progress, newWaitDisplay(progress), slog.Default()
 	res, err := deploy.Rollback(ctx, c, namespace, o.opts)
 	return writeResult(out, o.format, c, res, err)
@@ -150,6 +153,9 @@ func runRollbackTo(ctx context.Context, namespace string, o rollbackOptions, out
 		return err
 	}
 	defer release()
+	if err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
+		return err
+	}
 	d := o.deploy
 	d.ResolveImage, d.Timeout, d.Auth = mode, o.opts.Timeout, newRegistryAuth(c.Config).Encode
 	d.Out, d.Progress, d.Logger = progress, newWaitDisplay(progress), slog.Default()
