@@ -38,7 +38,7 @@ func recoverUnfinished(ctx context.Context, c *engineConn, stack string, restore
 // unfinishedNote says, for plan, that an earlier run died mid-way; "" when
 // none did or a run holds the stack's lock now.
 func unfinishedNote(ctx context.Context, c *engineConn, stack string) string {
-	if info, err := deploy.ReadLock(ctx, c, stack); err != nil || info != nil && time.Now().Before(info.Expires) {
+	if info, err := deploy.ReadLock(ctx, c, stack); err != nil || info != nil && time.Now().Before(info.Expires) && !processGone(*info) {
 		return ""
 	}
 	u, err := deploy.FindUnfinished(ctx, c, stack)

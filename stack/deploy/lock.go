@@ -25,9 +25,14 @@ type LockOptions struct {
 	Timeout time.Duration // how long to wait for another run's lock; 0 fails at once
 	// TTL is how long the lock lives unless refreshed; a run refreshes it
 	// every TTL/3 while it lives, so a lock whose run died expires by itself.
-	TTL    time.Duration
-	Poll   time.Duration    // how often a waiting run looks again
-	Out    io.Writer        // progress lines while waiting
+	TTL  time.Duration
+	Poll time.Duration // how often a waiting run looks again
+	Out  io.Writer     // progress lines while waiting
+	// Process is this run's process, for the Gone checks of later runs.
+	Process Process
+	// Gone reports that a holder's process has ended, when it can tell (a
+	// run on the same machine); nil waits for every holder's expiry.
+	Gone   func(LockInfo) bool
 	Now    func() time.Time // the clock; nil is time.Now
 	Logger *slog.Logger
 }
@@ -57,7 +62,15 @@ type LockInfo struct {
 	Command string     `json:"command,omitempty"`
 	Started time.Time  `json:"started"`
 	Expires time.Time  `json:"expires"` // refreshed by the holder's heartbeat (the record's state label)
+	Process Process    `json:"process"`
 	rec     record.Record
+}
+
+// Process is the process of a run, where a later run on the same machine
+// can tell whether it still lives.
+type Process struct {
+	Boot string `json:"boot,omitempty"` // the machine's boot id
+	PID  int    `json:"pid,omitempty"`
 }
 
 // String names the holder for a progress line or an error.
@@ -118,7 +131,7 @@ func AcquireLock(ctx context.Context, api record.API, stack string, o LockOption
 	var shown string
 	for {
 		now := o.Now()
-		info := LockInfo{Stack: stack, Who: o.Who, Command: o.Command, Started: now.UTC(), Expires: now.Add(o.TTL).UTC()}
+		info := LockInfo{Stack: stack, Who: o.Who, Command: o.Command, Started: now.UTC(), Expires: now.Add(o.TTL).UTC(), Process: o.Process}
 		data, err := record.Encode(info)
 		if err != nil {
 			return nil, err
@@ -138,10 +151,15 @@ func AcquireLock(ctx context.Context, api record.API, stack string, o LockOption
 		if holder == nil {
 			continue // released between our create and our read
 		}
-		if !holder.Expires.IsZero() && now.After(holder.Expires) {
+		expired := !holder.Expires.IsZero() && now.After(holder.Expires)
+		if gone := o.Gone != nil && o.Gone(*holder); expired || gone {
 			// Its run died: remove exactly that record (by ID), so a lock
 			// another waiter took meanwhile stays.
-			fmt.Fprintf(o.Out, "stack %s: breaking the lock of %s, expired at %s\n", stack, holder, holder.Expires.Format(time.RFC3339))
+			why := "expired at " + holder.Expires.Format(time.RFC3339)
+			if gone {
+				why = fmt.Sprintf("its process %d is gone", holder.Process.PID)
+			}
+			fmt.Fprintf(o.Out, "stack %s: breaking the lock of %s, %s\n", stack, holder, why)
 			if err := store.Remove(ctx, holder.rec); err != nil {
 				return nil, err
 			}

@@ -151,3 +151,25 @@ func TestUnlockBreaksTheLock(t *testing.T) {
 		t.Errorf("release of a broken lock: %v", err)
 	}
 }
+
+func TestLockOfAGoneProcessIsBroken(t *testing.T) {
+	f := newFakeEngine()
+	ctx := context.Background()
+	dead := Process{Boot: "b1", PID: 4242}
+	if _, err := AcquireLock(ctx, f, "app", LockOptions{Who: alice, Process: dead}); err != nil {
+		t.Fatal(err)
+	}
+	gone := func(l LockInfo) bool { return l.Process == dead }
+	var out bytes.Buffer
+	l, err := AcquireLock(ctx, f, "app", LockOptions{Who: alice, Process: Process{Boot: "b1", PID: 1}, Gone: gone, Out: &out})
+	if err != nil {
+		t.Fatalf("the lock of a gone process blocks: %v", err)
+	}
+	defer l.Release(ctx)
+	if !strings.Contains(out.String(), "its process 4242 is gone") {
+		t.Errorf("progress = %q, want it to say why it broke the lock", out.String())
+	}
+	if _, err := AcquireLock(ctx, f, "app", LockOptions{Who: alice, Gone: gone}); err == nil {
+		t.Error("a live process's lock was broken")
+	}
+}
