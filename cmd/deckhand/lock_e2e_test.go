@@ -15,6 +15,7 @@ import (
 
 	"github.com/deckhand/deckhand/internal/testenv"
 	"github.com/deckhand/deckhand/stack/deploy"
+	"github.com/deckhand/deckhand/stack/record"
 )
 
 // lockRaceServices is how many services the racing deploys write: enough
@@ -78,6 +79,44 @@ func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 		if info, err := deploy.ReadLock(context.Background(), c, name); err != nil || info != nil {
 			t.Fatalf("round %d: after both runs the lock is %v, %v; want none", round, info, err)
 		}
+	}
+}
+
+// TestLockHeldE2E: while another run holds the stack's lock, plan says so,
+// deploy waits --lock-timeout then exits 1 naming the holder, and deckhand
+// unlock breaks the lock.
+func TestLockHeldE2E(t *testing.T) {
+	c := testenv.Engine(t)
+	name := testenv.UniqueName(t)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	ctx := context.Background()
+	other := record.Who{User: "ci-bot", Host: "runner-7"}
+	l, err := deploy.AcquireLock(ctx, c, name, deploy.LockOptions{Who: other, Command: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	file := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(file, []byte("services:\n  s:\n    image: busybox:latest\n    deploy:\n      replicas: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string) {
+		var out, errw bytes.Buffer
+		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
+		return code, out.String() + errw.String()
+	}
+	if code, out := run("plan", "--resolve-image", "never", "-c", file, name); code != 0 || !strings.Contains(out, "is locked by ci-bot@runner-7 (deploy)") {
+		t.Errorf("plan: exit %d, want 0 and a note naming the holder:\n%s", code, out)
+	}
+	code, out := run("deploy", "--detach", "--resolve-image", "never", "--lock-timeout", "1s", "-c", file, name)
+	if code != 1 || !strings.Contains(out, "waiting up to 1s") || !strings.Contains(out, "locked by ci-bot@runner-7 (deploy)") || !strings.Contains(out, "deckhand unlock "+name) {
+		t.Errorf("deploy while locked: exit %d, want 1 naming the holder and the way out:\n%s", code, out)
+	}
+	if code, out := run("unlock", name); code != 0 || !strings.Contains(out, "broke the lock of stack "+name+" held by ci-bot@runner-7") {
+		t.Errorf("unlock: exit %d\n%s", code, out)
+	}
+	if code, out := run("deploy", "--detach", "--resolve-image", "never", "--lock-timeout", "0s", "-c", file, name); code != 0 {
+		t.Errorf("deploy after unlock: exit %d\n%s", code, out)
 	}
 }
 
