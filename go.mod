@@ -89,6 +89,7 @@ require github.com/docker/cli v29.9.3+incompatible
 require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	go.yaml.in/yaml/v4 v4.0.0-rc.4
+	golang.org/x/crypto v0.57.0
 	gonum.org/v1/plot v0.17.0
 )
 

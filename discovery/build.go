@@ -185,7 +185,7 @@ func buildService(s swarm.Service, tasks []swarm.Task, nodeByID map[string]swarm
 		if routed {
 			return nil, fmt.Errorf("service %q has %s labels but no published TCP port; publish the port, or route to the tasks themselves (the tasks backend) with %s", name, "deckhand.http.*", LabelPort)
 		}
-		return nil, nil
+		return nil, &UnroutableError{Service: name, Backend: opts.Backend}
 	}
 	if want != 0 && !slices.ContainsFunc(ports, func(p port) bool { return p.target == want }) {
 		return nil, &LabelError{Service: name, Label: LabelPort, Value: portLabel, Reason: "is not a published target port of the service"}

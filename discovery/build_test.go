@@ -107,7 +107,7 @@ func TestBuildHostModeNodeStates(t *testing.T) {
 func TestBuildTasksBackend(t *testing.T) {
 	svcs := []swarm.Service{
 		service("s1", "shop_web", stack("shop"), label(LabelPort, "8080"), label(LabelHost, "shop.example")),
-		service("s2", "shop_db", stack("shop")), // no ports, no labels: not an upstream
+		service("s2", "shop_db", stack("shop")), // no ports, no labels: not an upstream, a warning
 	}
 	tasks := []swarm.Task{
 		task("t1", "s1", "n1", swarm.TaskStateRunning, taskIP("netid", "shop_front", "10.0.9.12/24"), taskIP("other", "ingress", "10.255.0.5/16")),
@@ -116,8 +116,9 @@ func TestBuildTasksBackend(t *testing.T) {
 	}
 	for _, network := range []string{"shop_front", "netid"} {
 		m, warn := Build(threeNodes(), svcs, tasks, Options{Backend: BackendTasks, Network: network})
-		if len(warn) != 0 {
-			t.Fatalf("warnings: %v", warn)
+		var unroutable *UnroutableError
+		if len(warn) != 1 || !errors.As(warn[0], &unroutable) || unroutable.Service != "shop_db" || !strings.Contains(warn[0].Error(), LabelPort+"=PORT") {
+			t.Fatalf("warnings: %v; want shop_db named as unroutable, with the fix", warn)
 		}
 		if len(m.Services) != 1 {
 			t.Fatalf("want only shop_web, got %+v", m.Services)
@@ -310,5 +311,16 @@ func TestRead(t *testing.T) {
 		if err == nil || len(m.Services) != 0 {
 			t.Fatalf("failing %s: want error and empty model, got %+v %v", fail, m, err)
 		}
+	}
+}
+
+// With the ingress backend, a service that publishes no port is named with
+// the fix, not left out in silence.
+func TestBuildNamesUnroutableService(t *testing.T) {
+	svcs := []swarm.Service{service("s2", "shop_db", stack("shop"))}
+	_, warn := Build(threeNodes(), svcs, nil, Options{})
+	var unroutable *UnroutableError
+	if len(warn) != 1 || !errors.As(warn[0], &unroutable) || unroutable.Service != "shop_db" || !strings.Contains(warn[0].Error(), "publish one") {
+		t.Fatalf("warnings: %v; want shop_db named as unroutable, with the fix", warn)
 	}
 }

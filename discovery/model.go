@@ -128,3 +128,18 @@ type LabelError struct {
 func (e *LabelError) Error() string {
 	return fmt.Sprintf("service %q: label %s=%q %s; fix the label under deploy.labels and redeploy", e.Service, e.Label, e.Value, e.Reason)
 }
+
+// UnroutableError is a service left out because nginx cannot reach it: it
+// publishes no TCP port (with the tasks backend: it has no port label and
+// no single target port).
+type UnroutableError struct {
+	Service string
+	Backend Backend
+}
+
+func (e *UnroutableError) Error() string {
+	if e.Backend == BackendTasks {
+		return fmt.Sprintf("service %q has no port nginx can route to; label it %s=PORT (the port its tasks listen on) or publish one port, and redeploy", e.Service, LabelPort)
+	}
+	return fmt.Sprintf("service %q publishes no TCP port, so nginx cannot route to it; publish one (ports: in the compose file) or use the tasks backend with a %s label, and redeploy", e.Service, LabelPort)
+}

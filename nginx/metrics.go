@@ -26,6 +26,7 @@ type Metrics struct {
 	lastSuccess  time.Time
 	reachable    bool
 	servers      map[[2]string]int // {service, upstream} → server count
+	unroutable   int               // services left out at the last read as unroutable
 	status       Status            // the rest of what Status returns
 }
 
@@ -147,6 +148,8 @@ func (m *Metrics) WriteText(w *strings.Builder) {
 		up = 1
 	}
 	gauge("deckhand_engine_reachable", "1 if the last read of the swarm succeeded.", up)
+	gauge("deckhand_nginx_skipped_services", "Services left out of the config at the last read (bad labels, unroutable); the status page says why.", float64(len(m.status.Skipped)))
+	gauge("deckhand_nginx_unroutable_services", "Services left out at the last read because nginx cannot route to them (no published port; with the tasks backend, no port label).", float64(m.unroutable))
 	keys := make([][2]string, 0, len(m.servers))
 	for k := range m.servers {
 		keys = append(keys, k)

@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -78,8 +79,13 @@ func (m *Metrics) readOK(at time.Time, warnings []error) {
 	m.status.EngineError = ""
 	m.status.LastRead = at
 	m.status.Skipped = m.status.Skipped[:0:0]
+	m.unroutable = 0
 	for _, w := range warnings {
 		m.status.Skipped = append(m.status.Skipped, w.Error())
+		var u *discovery.UnroutableError
+		if errors.As(w, &u) {
+			m.unroutable++
+		}
 	}
 	slices.Sort(m.status.Skipped)
 }

@@ -122,6 +122,7 @@ type watcher struct {
 	firstChange  time.Time // when pending first became non-nil
 	failed       []byte    // bytes whose test failed; not retried until they change
 	lastErr      string    // last logged read/render error, to log each once
+	warned       []string  // the skipped services last logged, to log each set once
 
 	settling bool                 // the last model read had a service updating or converging
 	seen     discovery.Model      // last model read, without removed services
@@ -273,6 +274,7 @@ func (w *watcher) read(ctx context.Context) (discovery.Model, bool) {
 	}
 	w.reachable = true
 	w.met.readOK(time.Now(), warnings)
+	w.warnOnChange(warnings)
 	return m, true
 }
 
@@ -426,4 +428,23 @@ func changeSummary(added, removed []string) string {
 		parts = append(parts, up+" "+strings.Join(per[up], " "))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// warnOnChange logs each skipped service (an unroutable one, a bad label)
+// once per change of the set, not on every read.
+func (w *watcher) warnOnChange(warnings []error) {
+	msgs := make([]string, 0, len(warnings))
+	for _, e := range warnings {
+		msgs = append(msgs, e.Error())
+	}
+	slices.Sort(msgs)
+	if slices.Equal(msgs, w.warned) {
+		return
+	}
+	for _, msg := range msgs {
+		if !slices.Contains(w.warned, msg) {
+			w.log.Warn("service left out of the nginx config", "problem", msg)
+		}
+	}
+	w.warned = msgs
 }

@@ -17,6 +17,7 @@ type deployOptions struct {
 	stack  stackFlags
 	detach bool
 	wait   bool
+	lock   time.Duration // --lock-timeout
 }
 
 func newDeployCommand(t *target, start time.Time) *cobra.Command {
@@ -70,6 +71,7 @@ converge (rolled back, unschedulable or timed out).`,
 	fs.BoolVar(&o.stack.deploy.Atomic, "atomic", false, "on any failure, restore updated services and remove created objects")
 	fs.StringVar(&o.stack.format, "format", "text", "output format: text or json (result on stdout, progress on stderr)")
 	fs.BoolVar(&o.stack.timings, "timings", false, "print how long each phase took to stderr (and, with --format json, in the result)")
+	addLockTimeoutFlag(fs, &o.lock)
 	return cmd
 }
 
@@ -86,6 +88,14 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 		progress = errw
 	}
 	fmt.Fprintf(progress, "deploying stack %s to %s\n", o.load.Name, c)
+	release, err := holdLock(ctx, c, o.load.Name, "deploy", o.lock, progress)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := recoverUnfinished(ctx, c, o.load.Name, o.stack.deploy.Atomic, o.stack.deploy, progress); err != nil {
+		return err
+	}
 	o.stack.deploy.Out = progress
 	o.stack.deploy.Progress = newWaitDisplay(progress)
 	res, err := deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy)

@@ -71,6 +71,12 @@ func runPlan(ctx context.Context, o planOptions, out, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if note := lockNote(ctx, c, o.load.Name); note != "" {
+		fmt.Fprintln(errw, note)
+	}
+	if note := unfinishedNote(ctx, c, o.load.Name); note != "" {
+		fmt.Fprintln(errw, note)
+	}
 	if prep.Managers == 1 {
 		fmt.Fprintf(errw, "note: %s\n", oneManagerNote)
 	}

@@ -24,6 +24,7 @@ type rollbackOptions struct {
 	deploy  deploy.Options
 	resolve string
 	revs    revisionFlags
+	lock    time.Duration // --lock-timeout
 }
 
 func newRollbackCommand(t *target) *cobra.Command {
@@ -81,6 +82,7 @@ converge (rolled back or timed out).`,
 	fs.StringVar(&o.resolve, "resolve-image", string(plan.ResolveAlways), `with --to: "always" or "changed" check that every pinned image still resolves; "never" skips the registry`)
 	fs.IntVar(&o.deploy.Parallel, "parallel", 8, "with --to: concurrent engine writes and registry lookups")
 	addKeepRevisionsFlag(fs, &o.revs)
+	addLockTimeoutFlag(fs, &o.lock)
 	return cmd
 }
 
@@ -115,6 +117,14 @@ func runRollback(ctx context.Context, namespace string, o rollbackOptions, out, 
 		progress = errw
 	}
 	fmt.Fprintf(progress, "rolling back stack %s on %s\n", namespace, c)
+	release, err := holdLock(ctx, c, namespace, "rollback", o.lock, progress)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
+		return err
+	}
 	o.opts.Out, o.opts.Progress, o.opts.Logger = progress, newWaitDisplay(progress), slog.Default()
 	res, err := deploy.Rollback(ctx, c, namespace, o.opts)
 	return writeResult(out, o.format, c, res, err)
@@ -139,6 +149,14 @@ func runRollbackTo(ctx context.Context, namespace string, o rollbackOptions, out
 		progress = errw
 	}
 	fmt.Fprintf(progress, "rolling back stack %s to revision %d on %s\n", namespace, o.to, c)
+	release, err := holdLock(ctx, c, namespace, "rollback", o.lock, progress)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
+		return err
+	}
 	d := o.deploy
 	d.ResolveImage, d.Timeout, d.Auth = mode, o.opts.Timeout, newRegistryAuth(c.Config).Encode
 	d.Out, d.Progress, d.Logger = progress, newWaitDisplay(progress), slog.Default()

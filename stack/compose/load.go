@@ -50,7 +50,7 @@ type Options struct {
 type Object struct {
 	Key      string            // key in the compose file
 	Name     string            // name in the swarm
-	Hash     string            // sha256 of Data, hex; empty for external objects
+	Hash     string            // sha256 of Data (a secret's: SecretDigest), hex; empty for external objects
 	Data     []byte            // content; nil for external objects
 	Labels   map[string]string // labels from the file plus deckhand's
 	External bool              // the object exists outside the stack
@@ -595,14 +595,21 @@ func (s *Stack) object(kind, key string, c types.FileObjectConfig, explicit bool
 	default:
 		return obj, fmt.Errorf("%s %q has no content: give it file:, content:, environment: or external: true", kind, key)
 	}
-	sum := sha256.Sum256(obj.Data)
-	obj.Hash = hex.EncodeToString(sum[:])
+	if kind == "secret" {
+		obj.Hash = SecretDigest(s.Name, key, obj.Data)
+	} else {
+		sum := sha256.Sum256(obj.Data)
+		obj.Hash = hex.EncodeToString(sum[:])
+	}
 	if !explicit {
 		obj.Name = fmt.Sprintf("%s_%s_%s", s.Name, key, obj.Hash[:hashLen])
 	}
 	obj.Labels[LabelStack] = s.Name
 	obj.Labels[LabelKey] = key
 	obj.Labels[LabelHash] = obj.Hash
+	if kind == "secret" {
+		obj.Labels[LabelHash] = SecretDigestScheme + ":" + obj.Hash
+	}
 	return obj, nil
 }
 

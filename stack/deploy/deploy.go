@@ -86,7 +86,7 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 		res.Services = append(res.Services, appliedResults(applied, images, nil)...)
 		msg := "the stack is partly applied; fix the problem and deploy again, or use --atomic"
 		if o.Atomic {
-			res.Undone, msg = undo(api, applied, ao)
+			res.Undone, msg = undoAndWait(api, applied, ao, o)
 		}
 		sortResults(res)
 		return res, fmt.Errorf("deploy stack %q: %w; %s", namespace, applyErr, msg)
@@ -106,7 +106,7 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 		res.Outcome = OutcomeNotConverged
 		msg := "check the task errors with docker service ps --no-trunc"
 		if o.Atomic {
-			res.Undone, msg = undo(api, applied, ao)
+			res.Undone, msg = undoAndWait(api, applied, ao, o)
 		}
 		err := fmt.Errorf("stack %q did not converge:\n  %s\n%s", namespace, strings.Join(failed, "\n  "), msg)
 		res.Error = err.Error()

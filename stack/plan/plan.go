@@ -157,6 +157,7 @@ func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
 
 // Make compares desired specs with the live stack. It is pure: no engine.
 func Make(d *swarmspec.Desired, live *Live, o Options) (*Plan, error) {
+	d = adoptLegacySecrets(d, live)
 	p := &Plan{Stack: d.Namespace, Changes: []Change{}, Unchanged: []string{}}
 
 	liveNets := map[string]bool{}

@@ -38,7 +38,8 @@ type Kind string
 
 // Kinds of records.
 const (
-	KindRevision Kind = "rev" // one deploy of the stack (stack/revision)
+	KindRevision Kind = "rev"  // one deploy of the stack (stack/revision)
+	KindLock     Kind = "lock" // the run that holds the stack's lock (one at a time)
 )
 
 // ErrTooLarge is the error of a payload that compresses to more than MaxData.

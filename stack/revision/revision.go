@@ -30,6 +30,7 @@ const (
 	OutcomeFailed       Outcome = "failed"        // an engine write failed; the stack may be partly applied
 	OutcomeNotConverged Outcome = "not converged" // written, but services rolled back, paused or timed out
 	OutcomeRolledBack   Outcome = "rolled back"   // --atomic undid the run: the stack is back where it was
+	OutcomeInterrupted  Outcome = "interrupted"   // the run died mid-way (killed, lost); a later run found it in progress
 )
 
 // Action is what made a revision.

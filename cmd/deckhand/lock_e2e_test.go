@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/moby/moby/client"
+
+	"github.com/deckhand/deckhand/internal/testenv"
+	"github.com/deckhand/deckhand/stack/deploy"
+	"github.com/deckhand/deckhand/stack/record"
+)
+
+// lockRaceServices is how many services the racing deploys write: enough
+// that two unlocked runs interleave their writes.
+const lockRaceServices = 12
+
+// TestConcurrentDeploysOneAtATimeE2E starts two deploys of different
+// versions of one stack together, from two processes, ten times: every time
+// one waits for the other (its progress names the holder) and the stack
+// ends fully on one version, never a mix.
+func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
+	c := testenv.Engine(t)
+	name := testenv.UniqueName(t)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	dir := t.TempDir()
+	bin := buildDeckhand(t, dir)
+	var yml strings.Builder
+	yml.WriteString("services:\n")
+	for i := range lockRaceServices {
+		// Replicas 0 and --detach: the writes and the lock are what is
+		// tested, not tasks.
+		fmt.Fprintf(&yml, "  s%d:\n    image: busybox:latest\n    command: [\"sleep\", \"1d\"]\n    environment:\n      VERSION: ${VERSION}\n    deploy:\n      replicas: 0\n", i)
+	}
+	file := filepath.Join(dir, "stack.yml")
+	if err := os.WriteFile(file, []byte(yml.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deployVersion := func(v string) (string, error) {
+		cmd := exec.Command(bin, "deploy", "--detach", "--resolve-image", "never", "--lock-timeout", "1m", "-c", file, name)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+c.DaemonHost(), "VERSION="+v)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
+	}
+	if out, err := deployVersion("0"); err != nil {
+		t.Fatalf("first deploy: %v\n%s", err, out)
+	}
+	for round := range 10 {
+		a, b := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
+		var outA, outB string
+		var errA, errB error
+		var wg sync.WaitGroup
+		wg.Go(func() { outA, errA = deployVersion(a) })
+		wg.Go(func() { outB, errB = deployVersion(b) })
+		wg.Wait()
+		if errA != nil || errB != nil {
+			t.Fatalf("round %d: deploy %s: %v, deploy %s: %v\n%s\n%s", round, a, errA, b, errB, outA, outB)
+		}
+		waitedA, waitedB := strings.Contains(outA, "is locked by"), strings.Contains(outB, "is locked by")
+		if waitedA == waitedB {
+			t.Errorf("round %d: want exactly one run to wait for the other's lock; %s waited %v, %s waited %v\n%s\n%s", round, a, waitedA, b, waitedB, outA, outB)
+		}
+		want := b // the one that waited deploys last
+		if waitedA {
+			want = a
+		}
+		if got := stackVersions(t, c, name, lockRaceServices); len(got) != 1 || !got[want] {
+			t.Fatalf("round %d: the stack's services run versions %v, want all %s\n%s\n%s", round, got, want, outA, outB)
+		}
+		if info, err := deploy.ReadLock(context.Background(), c, name); err != nil || info != nil {
+			t.Fatalf("round %d: after both runs the lock is %v, %v; want none", round, info, err)
+		}
+	}
+}
+
+// TestLockHeldE2E: while another run holds the stack's lock, plan says so,
+// deploy waits --lock-timeout then exits 1 naming the holder, and deckhand
+// unlock breaks the lock.
+func TestLockHeldE2E(t *testing.T) {
+	c := testenv.Engine(t)
+	name := testenv.UniqueName(t)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	ctx := context.Background()
+	other := record.Who{User: "ci-bot", Host: "runner-7"}
+	l, err := deploy.AcquireLock(ctx, c, name, deploy.LockOptions{Who: other, Command: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	file := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(file, []byte("services:\n  s:\n    image: busybox:latest\n    deploy:\n      replicas: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string) {
+		var out, errw bytes.Buffer
+		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
+		return code, out.String() + errw.String()
+	}
+	if code, out := run("plan", "--resolve-image", "never", "-c", file, name); code != 0 || !strings.Contains(out, "is locked by ci-bot@runner-7 (deploy)") {
+		t.Errorf("plan: exit %d, want 0 and a note naming the holder:\n%s", code, out)
+	}
+	code, out := run("deploy", "--detach", "--resolve-image", "never", "--lock-timeout", "1s", "-c", file, name)
+	if code != 1 || !strings.Contains(out, "waiting up to 1s") || !strings.Contains(out, "locked by ci-bot@runner-7 (deploy)") || !strings.Contains(out, "deckhand unlock "+name) {
+		t.Errorf("deploy while locked: exit %d, want 1 naming the holder and the way out:\n%s", code, out)
+	}
+	if code, out := run("unlock", name); code != 0 || !strings.Contains(out, "broke the lock of stack "+name+" held by ci-bot@runner-7") {
+		t.Errorf("unlock: exit %d\n%s", code, out)
+	}
+	if code, out := run("deploy", "--detach", "--resolve-image", "never", "--lock-timeout", "0s", "-c", file, name); code != 0 {
+		t.Errorf("deploy after unlock: exit %d\n%s", code, out)
+	}
+}
+
+// stackVersions are the VERSION values the stack's services carry.
+func stackVersions(t *testing.T, c *client.Client, stack string, n int) map[string]bool {
+	t.Helper()
+	f := make(client.Filters).Add("label", "com.docker.stack.namespace="+stack)
+	res, err := c.ServiceList(context.Background(), client.ServiceListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != n {
+		t.Fatalf("stack %s has %d services, want %d", stack, len(res.Items), n)
+	}
+	got := map[string]bool{}
+	for _, s := range res.Items {
+		for _, e := range s.Spec.TaskTemplate.ContainerSpec.Env {
+			if v, ok := strings.CutPrefix(e, "VERSION="); ok {
+				got[v] = true
+			}
+		}
+	}
+	return got
+}

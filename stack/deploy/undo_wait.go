@@ -1,0 +1,55 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// undoAndWait undoes the run's writes and, when the run waits, waits for
+// the services it restored to converge on their previous spec, reporting
+// each one's end state (on ao.Out and in the returned lines).
+func undoAndWait(api API, applied *Applied, ao ApplyOptions, o Options) ([]string, string) {
+	done, msg := undo(api, applied, ao)
+	if !o.Wait || len(applied.Updated) == 0 {
+		return done, msg
+	}
+	ids := map[string]string{}
+	for name, c := range applied.Updated {
+		ids[name] = c.ID
+	}
+	// Its own context, like Undo: it also runs after Ctrl-C.
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
+	defer cancel()
+	outcomes := Wait(ctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, Logger: o.Logger})
+	slices.SortFunc(outcomes, func(a, b ServiceOutcome) int { return strings.Compare(a.Name, b.Name) })
+	var failed []string
+	for _, oc := range outcomes {
+		state := restoredState(oc)
+		fmt.Fprintf(ao.Out, "atomic: service %s %s\n", oc.Name, state)
+		done = append(done, "service "+oc.Name+" "+state)
+		if oc.Outcome != OutcomeConverged && oc.Outcome != OutcomeRolledBack {
+			failed = append(failed, oc.Name)
+		}
+	}
+	if len(failed) > 0 {
+		msg += fmt.Sprintf("; restored service(s) %s did not converge on their previous spec: check them with docker service ps --no-trunc", strings.Join(failed, ", "))
+	}
+	return done, msg
+}
+
+// restoredState is a restored service's end state in words.
+func restoredState(oc ServiceOutcome) string {
+	switch oc.Outcome {
+	case OutcomeConverged:
+		return "converged on its previous spec"
+	case OutcomeRolledBack:
+		return "runs its previous spec (swarm rolled it back)"
+	}
+	s := "did not converge on its previous spec: " + string(oc.Outcome)
+	if oc.Message != "" {
+		s += ": " + oc.Message
+	}
+	return s
+}
