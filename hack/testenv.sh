@@ -42,15 +42,17 @@ PROG=testenv
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_packages() {
-	step "checking packages (docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, iptables, busybox-static, chromium, openssh-server, openssl, gcc)"
 	# Each pair is COMMAND:PACKAGE, or /PATH:PACKAGE for a file the package installs.
 	local missing=() pair what
 	local pairs=(dockerd:docker.io nginx:nginx-light docker-registry:docker-registry
 		htpasswd:apache2-utils curl:curl ip:iproute2 iptables:iptables busybox:busybox-static)
+	local names="docker.io, nginx-light, docker-registry, apache2-utils, curl, iproute2, iptables, busybox-static"
 	if [ "$FOR_TESTS" = 1 ]; then
 		pairs+=(/usr/sbin/sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client openssl:openssl
 			chromium:chromium gcc:gcc /usr/include/stdio.h:libc6-dev)
+		names+=", chromium, openssh-server, openssl, gcc"
 	fi
+	step "checking packages ($names)"
 	for pair in "${pairs[@]}"; do
 		what=${pair%%:*}
 		case $what in
