@@ -31,6 +31,12 @@ func holdLock(ctx context.Context, c *engineConn, stack, command string, timeout
 		Who: whoAmI(processEnviron()), Command: command, Timeout: timeout, Out: progress, Logger: slog.Default(),
 		Process: thisProcess(), Gone: processGone})
 	if err != nil {
+		// Taking the lock is the run's first write: a swarm without a
+		// leader or an engine that is no manager refuses it. Say so as
+		// preflight would, naming the managers that are down.
+		if serr := deploy.CheckSwarm(ctx, c); serr != nil {
+			return nil, serr
+		}
 		return nil, err
 	}
 	return func() {

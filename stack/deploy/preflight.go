@@ -361,3 +361,18 @@ func checkExternalNetwork(ctx context.Context, api ReadAPI, name string) (string
 	}
 	return res.Network.ID, nil
 }
+
+// CheckSwarm runs preflight's checks of the swarm itself (the engine is a
+// manager, the swarm has a leader) and returns the problem as a deploy
+// reports it, naming the managers that are down; nil when the swarm can
+// take writes. The command layer asks it to explain a failed write that
+// comes before preflight, such as taking the stack's lock.
+func CheckSwarm(ctx context.Context, api ReadAPI) error {
+	if _, err := checkLeader(ctx, api, api, func(string) {}); err != nil {
+		if merr := checkManager(ctx, api); merr != nil {
+			return merr
+		}
+		return err
+	}
+	return nil
+}
