@@ -83,10 +83,7 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 		return err
 	}
 	defer c.Close()
-	progress := out
-	if o.stack.format == "json" {
-		progress = errw
-	}
+	progress := progressWriter(o.stack.format, out, errw)
 	fmt.Fprintf(progress, "deploying stack %s to %s\n", o.load.Name, c)
 	release, err := holdLock(ctx, c, o.load.Name, "deploy", o.lock, progress)
 	if err != nil {

@@ -18,6 +18,23 @@ import (
 	"github.com/deckhand/deckhand/stack/record"
 )
 
+// writeIdleStack writes DIR/stack.yml with n services named by nameFormat,
+// each with replicas 0 and VERSION from the environment: deploys of it cost
+// engine writes but no containers.
+func writeIdleStack(t *testing.T, dir, nameFormat string, n int) string {
+	t.Helper()
+	var yml strings.Builder
+	yml.WriteString("services:\n")
+	for i := range n {
+		fmt.Fprintf(&yml, "  "+nameFormat+":\n    image: busybox:latest\n    command: [\"sleep\", \"1d\"]\n    environment:\n      VERSION: ${VERSION}\n    deploy:\n      replicas: 0\n", i)
+	}
+	file := filepath.Join(dir, "stack.yml")
+	if err := os.WriteFile(file, []byte(yml.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // lockRaceServices is how many services the racing deploys write: enough
 // that two unlocked runs interleave their writes.
 const lockRaceServices = 12
@@ -32,17 +49,9 @@ func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 	t.Cleanup(func() { removeServices(t, c, name) })
 	dir := t.TempDir()
 	bin := buildDeckhand(t, dir)
-	var yml strings.Builder
-	yml.WriteString("services:\n")
-	for i := range lockRaceServices {
-		// Replicas 0 and --detach: the writes and the lock are what is
-		// tested, not tasks.
-		fmt.Fprintf(&yml, "  s%d:\n    image: busybox:latest\n    command: [\"sleep\", \"1d\"]\n    environment:\n      VERSION: ${VERSION}\n    deploy:\n      replicas: 0\n", i)
-	}
-	file := filepath.Join(dir, "stack.yml")
-	if err := os.WriteFile(file, []byte(yml.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// Replicas 0 and --detach: the writes and the lock are what is tested,
+	// not tasks.
+	file := writeIdleStack(t, dir, "s%d", lockRaceServices)
 	deployVersion := func(v string) (string, error) {
 		cmd := exec.Command(bin, "deploy", "--detach", "--resolve-image", "never", "--lock-timeout", "1m", "-c", file, name)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+c.DaemonHost(), "VERSION="+v)

@@ -112,10 +112,7 @@ func runRollback(ctx context.Context, namespace string, o rollbackOptions, out, 
 		return err
 	}
 	defer c.Close()
-	progress := out
-	if o.format == "json" {
-		progress = errw
-	}
+	progress := progressWriter(o.format, out, errw)
 	fmt.Fprintf(progress, "rolling back stack %s on %s\n", namespace, c)
 	release, err := holdLock(ctx, c, namespace, "rollback", o.lock, progress)
 	if err != nil {
@@ -144,10 +141,7 @@ func runRollbackTo(ctx context.Context, namespace string, o rollbackOptions, out
 		return err
 	}
 	defer c.Close()
-	progress := out
-	if o.format == "json" {
-		progress = errw
-	}
+	progress := progressWriter(o.format, out, errw)
 	fmt.Fprintf(progress, "rolling back stack %s to revision %d on %s\n", namespace, o.to, c)
 	release, err := holdLock(ctx, c, namespace, "rollback", o.lock, progress)
 	if err != nil {

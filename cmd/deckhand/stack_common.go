@@ -209,6 +209,15 @@ func summarize(res *deploy.Result) string {
 	return strings.Join(parts, ", ")
 }
 
+// progressWriter is where a run's progress goes: with --format json stdout
+// carries the result alone, so progress goes to stderr.
+func progressWriter(format string, out, errw io.Writer) io.Writer {
+	if format == "json" {
+		return errw
+	}
+	return out
+}
+
 // writeJSON writes v as indented JSON with a trailing newline.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,15 +33,7 @@ func TestDeployKilledMidwayE2E(t *testing.T) {
 	t.Cleanup(func() { removeServices(t, c, name) })
 	dir := t.TempDir()
 	bin := buildDeckhand(t, dir)
-	var yml strings.Builder
-	yml.WriteString("services:\n")
-	for i := range killedServices {
-		fmt.Fprintf(&yml, "  s%02d:\n    image: busybox:latest\n    command: [\"sleep\", \"1d\"]\n    environment:\n      VERSION: ${VERSION}\n    deploy:\n      replicas: 0\n", i)
-	}
-	file := filepath.Join(dir, "stack.yml")
-	if err := os.WriteFile(file, []byte(yml.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeIdleStack(t, dir, "s%02d", killedServices)
 	command := func(version string, args ...string) *exec.Cmd {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+c.DaemonHost(), "VERSION="+version)
