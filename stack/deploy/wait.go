@@ -485,17 +485,5 @@ func lastTaskError(ctx context.Context, api WaitAPI, id string) string {
 	if err != nil {
 		return ""
 	}
-	var best *swarm.Task
-	for i, t := range res.Items {
-		if t.Status.Err == "" {
-			continue
-		}
-		if best == nil || t.Status.Timestamp.After(best.Status.Timestamp) {
-			best = &res.Items[i]
-		}
-	}
-	if best == nil {
-		return ""
-	}
-	return fmt.Sprintf("%s (task %s, %s)", best.Status.Err, shortID(best.ID), best.Status.State)
+	return latestTaskError(res.Items)
 }
