@@ -63,6 +63,13 @@ alive() {
 	[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
 }
 
+# running PID succeeds while process PID exists and has not exited. Right
+# after "cmd &" the child may not have exec'd cmd yet (its command line is
+# still the shell's), so start-up loops ask this, not alive.
+running() {
+	kill -0 "$1" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 # stop_pid PIDFILE NAME SECONDS sends SIGTERM, waits, then SIGKILL, and removes
 # PIDFILE. It fails when the process was not running.
 stop_pid() {

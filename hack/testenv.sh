@@ -122,7 +122,7 @@ start_engine() {
 	local i
 	for ((i = 0; i < 600; i++)); do
 		engine_answers && break
-		if [ -s "$STATE_DIR/dockerd.pid" ] && ! alive "$STATE_DIR/dockerd.pid" dockerd; then
+		if [ -s "$STATE_DIR/dockerd.pid" ] && ! running "$(cat "$STATE_DIR/dockerd.pid")"; then
 			tail -n 20 "$STATE_DIR/dockerd.log" >&2
 			rm -f "$STATE_DIR/dockerd.pid"
 			die "dockerd exited while starting (full log: $STATE_DIR/dockerd.log)"
@@ -213,7 +213,7 @@ EOF
 	local i
 	for ((i = 0; i < 200; i++)); do
 		[ "$(registry_code "$password")" = 200 ] && break
-		if ! alive "$STATE_DIR/registry.pid" docker-registry; then
+		if ! running "$(cat "$STATE_DIR/registry.pid")"; then
 			tail -n 20 "$STATE_DIR/registry.log" >&2
 			die "docker-registry exited while starting (full log: $STATE_DIR/registry.log)"
 		fi
