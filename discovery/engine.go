@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
 
@@ -27,22 +28,68 @@ type Eventer interface {
 // Read lists nodes, services and tasks and builds the model. Any failed list
 // call fails the whole read, so a model is never built from a half-read state.
 func Read(ctx context.Context, e Lister, opts Options) (Model, []error, error) {
+	st, err := list(ctx, e)
+	if err != nil {
+		return Model{}, nil, err
+	}
+	m, warnings := Build(st.nodes, st.services, st.tasks, opts)
+	return m, warnings, nil
+}
+
+// state is one reading of the swarm.
+type state struct {
+	nodes    []swarm.Node
+	services []swarm.Service
+	tasks    []swarm.Task
+}
+
+func list(ctx context.Context, e Lister) (state, error) {
 	nodes, err := e.NodeList(ctx, client.NodeListOptions{})
 	if err != nil {
-		return Model{}, nil, fmt.Errorf("list swarm nodes: %w; is the engine a swarm manager?", err)
+		return state{}, fmt.Errorf("list swarm nodes: %w; is the engine a swarm manager?", err)
 	}
 	services, err := e.ServiceList(ctx, client.ServiceListOptions{})
 	if err != nil {
-		return Model{}, nil, fmt.Errorf("list swarm services: %w", err)
+		return state{}, fmt.Errorf("list swarm services: %w", err)
 	}
 	tasks, err := e.TaskList(ctx, client.TaskListOptions{
 		Filters: make(client.Filters).Add("desired-state", "running"),
 	})
 	if err != nil {
-		return Model{}, nil, fmt.Errorf("list swarm tasks: %w", err)
+		return state{}, fmt.Errorf("list swarm tasks: %w", err)
 	}
-	m, warnings := Build(nodes.Items, services.Items, tasks.Items, opts)
-	return m, warnings, nil
+	return state{nodes: nodes.Items, services: services.Items, tasks: tasks.Items}, nil
+}
+
+// PortMemory remembers the published ports each task last reported. A
+// running task keeps its ports for its whole life, but swarm can list one
+// without them: after a manager election, a node agent that re-reports its
+// tasks may send a status whose port part it could not read (seen on Engine
+// 20.10, for the rest of the task's life). Without the memory such a task
+// would drop out of nginx while it serves.
+type PortMemory struct {
+	ports map[string][]swarm.PortConfig // task ID → last reported ports
+}
+
+// Fill gives each running task that lists no ports the ports it last
+// reported, and forgets the tasks no longer listed. It reports how many
+// tasks it filled.
+func (pm *PortMemory) Fill(tasks []swarm.Task) int {
+	next := make(map[string][]swarm.PortConfig, len(tasks))
+	filled := 0
+	for i := range tasks {
+		t := &tasks[i]
+		switch {
+		case len(t.Status.PortStatus.Ports) > 0:
+			next[t.ID] = t.Status.PortStatus.Ports
+		case t.Status.State == swarm.TaskStateRunning && pm.ports[t.ID] != nil:
+			t.Status.PortStatus.Ports = pm.ports[t.ID]
+			next[t.ID] = pm.ports[t.ID]
+			filled++
+		}
+	}
+	pm.ports = next
+	return filled
 }
 
 // Subscribe streams a signal for every service and node event until ctx ends
@@ -98,6 +145,8 @@ type EngineSource struct {
 	Timeout time.Duration
 
 	lastWarnings string
+	ports        PortMemory
+	filled       int
 }
 
 // Read lists the swarm and builds the model; the warnings say which
@@ -109,10 +158,17 @@ func (s *EngineSource) Read(ctx context.Context) (Model, []error, error) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	m, warnings, err := Read(rctx, s.Engine, s.Options)
+	st, err := list(rctx, s.Engine)
 	if err != nil {
 		return Model{}, nil, err
 	}
+	// Logged once per change in how many tasks were filled, not per poll.
+	filled := s.ports.Fill(st.tasks)
+	if filled > 0 && filled != s.filled && s.Logger != nil {
+		s.Logger.Warn("swarm lists running tasks without their ports; routing to the ports they reported before", "tasks", filled)
+	}
+	s.filled = filled
+	m, warnings := Build(st.nodes, st.services, st.tasks, s.Options)
 	var b strings.Builder
 	for _, w := range warnings {
 		b.WriteString(w.Error())

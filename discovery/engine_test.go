@@ -3,9 +3,11 @@ package discovery
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 )
 
@@ -45,5 +47,51 @@ func TestSubscribe(t *testing.T) {
 	cancel2()
 	if err := <-errc2; err != nil {
 		t.Fatalf("a cancelled subscription ends without error, got %v", err)
+	}
+}
+
+// A running task that swarm lists without its ports (as after a manager
+// election) keeps the ports it reported before, for as long as it is listed;
+// a task seen for the first time without ports has none to keep.
+func TestEngineSourceKeepsTheLastReportedPorts(t *testing.T) {
+	svc := service("s1", "shop_web", stack("shop"), hostPort(8080, 0), label(LabelHost, "shop.example.com"))
+	f := &fakeLister{nodes: threeNodes(), services: []swarm.Service{svc}}
+	src := &EngineSource{Engine: struct {
+		Lister
+		Eventer
+	}{f, nil}, Options: Options{}}
+	servers := func() []string {
+		t.Helper()
+		m, _, err := src.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range m.Services {
+			for _, u := range s.Upstreams {
+				for _, sv := range u.Servers {
+					out = append(out, sv.String())
+				}
+			}
+		}
+		return out
+	}
+	f.tasks = []swarm.Task{task("t1", "s1", "n1", swarm.TaskStateRunning, taskHostPort(8080, 30001))}
+	if got := servers(); !slices.Equal(got, []string{"10.0.0.1:30001"}) {
+		t.Fatalf("servers %v, want the task's port", got)
+	}
+	f.tasks = []swarm.Task{
+		task("t1", "s1", "n1", swarm.TaskStateRunning),  // same task, ports gone
+		task("t2", "s1", "n2", swarm.TaskStateRunning),  // never reported any
+		task("t3", "s1", "n3", swarm.TaskStateStarting), // not running
+	}
+	if got := servers(); !slices.Equal(got, []string{"10.0.0.1:30001"}) {
+		t.Fatalf("servers after the ports went missing: %v, want t1 still at 10.0.0.1:30001", got)
+	}
+	f.tasks = nil // t1 is gone: forgotten
+	servers()
+	f.tasks = []swarm.Task{task("t1", "s1", "n1", swarm.TaskStateRunning)}
+	if got := servers(); len(got) != 0 {
+		t.Fatalf("servers %v for a task that was forgotten, want none", got)
 	}
 }

@@ -344,8 +344,10 @@ type load struct {
 	mu           sync.Mutex
 	versions     map[string]int
 	hosts        map[string]int
-	last         []string // the most recent answers' versions
-	errs         []string // the first few failures
+	last         []string  // the most recent answers' versions
+	errs         []string  // the first few failures
+	failures     []failure // every failure, with its time
+	tasks        *taskWatch
 	stop         chan struct{}
 	wg           sync.WaitGroup
 }
@@ -353,7 +355,7 @@ type load struct {
 var answerRE = regexp.MustCompile(`^hello from (\S+), version (\S+)`)
 
 func (s *scenario) startLoad() *load {
-	l := &load{versions: map[string]int{}, hosts: map[string]int{}, stop: make(chan struct{})}
+	l := &load{versions: map[string]int{}, hosts: map[string]int{}, stop: make(chan struct{}), tasks: s.watchTasks()}
 	for range 2 {
 		l.wg.Add(1)
 		go func() {
@@ -368,7 +370,9 @@ func (s *scenario) startLoad() *load {
 				case <-tick.C:
 				}
 				l.sent.Add(1)
+				start := time.Now()
 				ans, err := s.get(c)
+				end := time.Now()
 				l.mu.Lock()
 				if m := answerRE.FindStringSubmatch(ans); err == nil && m != nil {
 					l.hosts[m[1]]++
@@ -379,6 +383,7 @@ func (s *scenario) startLoad() *load {
 					}
 				} else {
 					l.failed.Add(1)
+					l.failures = append(l.failures, failure{start: start, end: end, err: fmt.Sprintf("%q %v", ans, err)})
 					if len(l.errs) < 5 {
 						l.errs = append(l.errs, fmt.Sprintf("%q %v", ans, err))
 					}
@@ -397,10 +402,12 @@ func (l *load) lastAll(v string) bool {
 	return len(l.last) == 20 && !slices.ContainsFunc(l.last, func(x string) bool { return x != v })
 }
 
-// end stops the load and returns the counts and a note of the versions seen.
+// end stops the load and the task watch and returns the counts and a note
+// of the versions seen.
 func (l *load) end() (sent, failed int64, versions string) {
 	close(l.stop)
 	l.wg.Wait()
+	l.tasks.end()
 	var vs []string
 	for v, n := range l.versions {
 		vs = append(vs, fmt.Sprintf("%s:%d", v, n))
@@ -409,11 +416,18 @@ func (l *load) end() (sent, failed int64, versions string) {
 	return l.sent.Load(), l.failed.Load(), strings.Join(vs, " ")
 }
 
+// record ends a phase's load and adds its row; it holds the phase to the
+// front-door rule (frontdoor_test.go).
 func (s *scenario) record(phase string, t0 time.Time, l *load, notes string) {
 	sent, failed, versions := l.end()
-	s.rows = append(s.rows, row{phase: phase, took: time.Since(t0), sent: sent, failed: failed, notes: strings.TrimSpace(versions + " " + notes)})
+	fd := judge(l.tasks.samples, l.failures)
+	s.rows = append(s.rows, row{phase: phase, took: time.Since(t0), sent: sent, failed: failed,
+		notes: strings.TrimSpace(strings.Join([]string{versions, notes, fd.note()}, " "))})
 	if failed > 0 {
 		s.t.Logf("%s: %d of %d requests failed, first: %v", phase, failed, sent, l.errs)
+	}
+	if len(fd.ours) > 0 {
+		s.t.Error(s.explain(phase, l.tasks.samples, fd))
 	}
 }
 
