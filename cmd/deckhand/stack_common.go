@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/spf13/pflag"
 
 	"github.com/deckhand/deckhand/internal/exit"
@@ -181,11 +182,23 @@ func writeResult(out io.Writer, format string, c *engineConn, res *deploy.Result
 		}
 		fmt.Fprintf(out, "Stack %s: %s (%s)%s\n", res.Stack, res.Outcome, summarize(res), recorded)
 	}
+	if err != nil && !engineAnswers(c) {
+		err = fmt.Errorf("%w; the docker engine at %s stopped answering during the run: once it answers again, deckhand plan shows what this run wrote and deploy --atomic restores the revision before it first", err, c)
+	}
 	var nc *deploy.NotConvergedError
 	if errors.As(err, &nc) {
 		return exit.With(exit.NotConverge, err)
 	}
 	return err
+}
+
+// engineAnswers reports whether the engine answers a ping within a few
+// seconds: after a failed run, whether the engine went away during it.
+func engineAnswers(c *engineConn) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := c.Ping(ctx, client.PingOptions{})
+	return err == nil
 }
 
 // summarize counts a result's services by action, e.g. "1 created, 2 unchanged".

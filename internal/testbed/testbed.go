@@ -527,6 +527,24 @@ func (b *Bed) Registry() testenv.RegistryInfo {
 	return b.registry
 }
 
+// StopRegistry makes the registry unreachable for the nodes, as if it had
+// stopped: the relay stops listening and cuts its connections (the host's
+// registry, which other tests share, keeps running). StartRegistry undoes it.
+func (b *Bed) StopRegistry() error {
+	b.Registry()
+	return b.fwd.Close()
+}
+
+// StartRegistry relays the registry to the nodes again after StopRegistry.
+func (b *Bed) StartRegistry() error {
+	f, err := forward(b.registry.Addr, b.hostReg, b.log)
+	if err != nil {
+		return fmt.Errorf("relay the registry %s to %s again: %w", b.hostReg, b.registry.Addr, err)
+	}
+	b.fwd = f
+	return nil
+}
+
 // ImageRef turns a reference pushed to the host's test registry
 // (127.0.0.1:5000/NAME...) into the one the nodes pull (10.99.0.1:5000/NAME...).
 func (b *Bed) ImageRef(hostRef string) string {

@@ -220,10 +220,7 @@ func applyChange(ctx context.Context, api WriteAPI, c plan.Change, o ApplyOption
 		}
 		return res.ID, nil
 	case c.Kind == plan.KindService && c.Action == plan.ActionUpdate:
-		if _, err := api.ServiceUpdate(ctx, c.ID, client.ServiceUpdateOptions{Version: c.Version, Spec: *c.Service, EncodedRegistryAuth: auth}); err != nil {
-			return "", fmt.Errorf("update service %q: %w", c.Name, err)
-		}
-		return c.ID, nil
+		return c.ID, updateService(ctx, api, c, auth)
 	case c.Kind == plan.KindService && c.Action == plan.ActionRemove:
 		if _, err := api.ServiceRemove(ctx, c.ID, client.ServiceRemoveOptions{}); err != nil {
 			return "", fmt.Errorf("remove service %q: %w", c.Name, err)
@@ -353,6 +350,32 @@ func Undo(api WriteAPI, a *Applied, o ApplyOptions) []string {
 		fmt.Fprintf(o.Out, "atomic: %s\n", d)
 	}
 	return sortStrings(errs)
+}
+
+// updateService writes a service's new spec over the version the plan read.
+// When swarm moved the service's version on without changing its spec (an
+// engine restart, a manager election, swarm's own bookkeeping between the
+// plan and a later wave), the update is made over the new version; a spec
+// that someone else changed is an error that says so.
+func updateService(ctx context.Context, api WriteAPI, c plan.Change, auth string) error {
+	version := c.Version
+	for attempt := 0; ; attempt++ {
+		_, err := api.ServiceUpdate(ctx, c.ID, client.ServiceUpdateOptions{Version: version, Spec: *c.Service, EncodedRegistryAuth: auth})
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "update out of sequence") || c.Previous == nil || attempt == 2 {
+			return fmt.Errorf("update service %q: %w", c.Name, err)
+		}
+		res, ierr := api.ServiceInspect(ctx, c.ID, client.ServiceInspectOptions{})
+		if ierr != nil {
+			return fmt.Errorf("update service %q: %w; reading it again: %w", c.Name, err, ierr)
+		}
+		if !plan.SpecsEqual(res.Service.Spec, *c.Previous) {
+			return fmt.Errorf("update service %q: someone else changed it after deckhand read it (version %d, read at %d); run deckhand plan to see the difference, then deploy again", c.Name, res.Service.Version.Index, c.Version.Index)
+		}
+		version = res.Service.Version
+	}
 }
 
 func restoreService(ctx context.Context, api WriteAPI, c plan.Change) error {

@@ -185,5 +185,10 @@ func latestTaskError(tasks []swarm.Task) string {
 	if best == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s (task %s, %s)", best.Status.Err, shortID(best.ID), best.Status.State)
+	msg := fmt.Sprintf("%s (task %s, %s)", best.Status.Err, shortID(best.ID), best.Status.State)
+	if strings.Contains(best.Status.Err, "No such image") {
+		// What the engine says when its pull failed, whatever the cause.
+		msg += "; the node could not pull the image: check that the registry is up and the nodes reach it, that the image exists, and, for a private registry, that the deploy ran with --with-registry-auth"
+	}
+	return msg
 }

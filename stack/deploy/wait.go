@@ -112,6 +112,7 @@ func Wait(ctx context.Context, api WaitAPI, services map[string]string, o WaitOp
 		open[name] = &watch{name: name, id: services[name], pendingSince: map[string]time.Time{}}
 	}
 	var out []ServiceOutcome
+	pollErr := "" // the last failed poll's error, until a poll succeeds
 	finish := func(w *watch, r ServiceOutcome) {
 		r.Name, r.ID, r.Duration = w.name, w.id, time.Since(start)
 		delete(open, w.name)
@@ -134,12 +135,20 @@ func Wait(ctx context.Context, api WaitAPI, services map[string]string, o WaitOp
 		wake := now.Add(o.Interval)
 		if err != nil {
 			// The engine may hiccup (leader election, restart): keep polling
-			// until the timeout, reporting the error if it persists.
-			log.Warn("poll failed", "error", err)
+			// until the timeout, reporting the error if it persists. Each
+			// distinct error is logged once, not on every poll.
+			if err.Error() != pollErr {
+				log.Warn("poll failed; polling on until the timeout", "error", err)
+				pollErr = err.Error()
+			}
 			for _, w := range open {
 				w.message = err.Error()
 			}
 		} else {
+			if pollErr != "" {
+				log.Warn("the engine answers again")
+				pollErr = ""
+			}
 			wake = now.Add(slowPolls * o.Interval)
 			var nodes string
 			for _, name := range slices.Sorted(maps.Keys(open)) {
