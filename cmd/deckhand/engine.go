@@ -25,8 +25,10 @@ import (
 // and reuses. Over ssh every connection is an ssh session running docker
 // system dial-stdio on the far side, so a run reuses a few rather than
 // dialling per request, and stays well under sshd's defaults (MaxStartups
-// and MaxSessions, 10 each).
-const maxEngineConns = 4
+// and MaxSessions, 10 each). Two was the quickest for a no-op deploy of 50
+// services over ssh (median 0.16 s against 0.19 s with four, 0.18 s with
+// one): each further session costs more to start than it saves.
+const maxEngineConns = 2
 
 // target is the engine deckhand's commands talk to, chosen exactly as the
 // docker CLI chooses it: --host/-H, --context, DOCKER_HOST, DOCKER_CONTEXT,
