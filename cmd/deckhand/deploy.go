@@ -43,13 +43,25 @@ A task that swarm cannot place (no suitable node: a host-mode port in use,
 insufficient resources, a constraint no node meets) fails the wait after
 --pending-timeout, naming the error and the nodes.
 
+One deploy of a stack runs at a time: a lock in the swarm (STACK.lock) names
+its holder; a second run waits up to --lock-timeout. Every deploy that changes
+something is recorded as a revision in the swarm (see deckhand history,
+status, diff and rollback --to); a run that died half-way is reported by the
+next plan or deploy, and deploy --atomic restores the revision before it
+first. Services with depends_on are written in waves, each after its
+dependencies meet their condition.
+
 Exit codes: 0 converged, 1 error before or while applying, 3 failed to
 converge (rolled back, unschedulable or timed out).`,
 		Example: `  # What CI runs instead of docker stack deploy
   deckhand deploy --prune --with-registry-auth --resolve-image always -c deployment.yml my-cool-app
 
   # All or nothing, give up after two minutes, machine-readable result
-  deckhand deploy --atomic --timeout 2m --format json -c deployment.yml my-cool-app`,
+  deckhand deploy --atomic --timeout 2m --format json -c deployment.yml my-cool-app
+
+  # Promote the images staging runs now to production, then look at the record
+  deckhand deploy --images-from-context staging -c deployment.yml my-cool-app
+  deckhand history my-cool-app`,
 		Args:   cobra.ExactArgs(1),
 		PreRun: shortLived,
 		RunE: func(cmd *cobra.Command, args []string) error {
