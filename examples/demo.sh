@@ -122,11 +122,14 @@ start_nginx() {
 	step "starting nginx on $DEMO_LISTEN:$DEMO_PORT (prefix $NGINX_DIR)"
 	mkdir -p "$NGINX_DIR/conf.d" "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
 	cp examples/nginx/nginx.conf "$NGINX_DIR/nginx.conf"
-	[ -e "$NGINX_DIR/conf.d/deckhand.conf" ] || echo "# deckhand watch writes this file" >"$NGINX_DIR/conf.d/deckhand.conf"
 	if alive "$NGINX_DIR/nginx.pid" nginx; then
 		info "already running (pid $(cat "$NGINX_DIR/nginx.pid"))"
 		return
 	fi
+	# What an earlier demo's watch wrote may name tasks that are gone: start
+	# empty, and let a watch started after nginx write the servers.
+	stop_pid "$DEMO_DIR/watch.pid" "deckhand watch" 10 || true
+	echo "# deckhand watch writes this file" >"$NGINX_DIR/conf.d/deckhand.conf"
 	nginx_cmd -t -q || die "nginx -t failed for $NGINX_DIR/nginx.conf; see the message above"
 	nginx_cmd || die "nginx did not start; see $NGINX_DIR/logs/error.log"
 	info "started (pid $(cat "$NGINX_DIR/nginx.pid"), logs in $NGINX_DIR/logs)"
@@ -165,16 +168,16 @@ send_requests() {
 	step "sending 6 requests through nginx: curl -H 'Host: $DEMO_HOST' http://$DEMO_LISTEN:$DEMO_PORT/"
 	local i answer failed=0
 	# watch has written the servers and asked nginx to reload; the reloaded
-	# nginx opens its listening socket a moment later.
+	# nginx serves them a moment later.
 	for ((i = 0; i < 100; i++)); do
-		curl -s -o /dev/null --max-time 1 "http://$DEMO_LISTEN:$DEMO_PORT/" && break
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -H "Host: $DEMO_HOST" "http://$DEMO_LISTEN:$DEMO_PORT/")" = 200 ] && break
 		sleep 0.1
 	done
 	for ((i = 1; i <= 6; i++)); do
-		if answer=$(curl -sS --max-time 5 -H "Host: $DEMO_HOST" -w ' [via %header{x-upstream}]' "http://$DEMO_LISTEN:$DEMO_PORT/" 2>&1); then
+		if answer=$(curl -sS --fail-with-body --max-time 5 -H "Host: $DEMO_HOST" -w ' [via %header{x-upstream}]' "http://$DEMO_LISTEN:$DEMO_PORT/" 2>&1); then
 			info "$(echo "$answer" | tr -d '\n')"
 		else
-			info "request $i failed: $answer"
+			info "request $i failed: $(echo "$answer" | tr -d '\n')"
 			failed=$((failed + 1))
 		fi
 	done
