@@ -97,12 +97,18 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 	defer c.Close()
 	progress := progressWriter(o.stack.format, out, errw)
 	fmt.Fprintf(progress, "deploying stack %s to %s\n", o.load.Name, c)
+	tm := o.stack.deploy.Timings
+	endLock := tm.Begin("lock")
 	release, err := holdLock(ctx, c, o.load.Name, "deploy", o.lock, progress)
+	endLock()
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := recoverUnfinished(ctx, c, o.load.Name, o.stack.deploy.Atomic, o.stack.deploy, progress); err != nil {
+	endCheck := tm.Begin("unfinished runs")
+	err = recoverUnfinished(ctx, c, o.load.Name, o.stack.deploy.Atomic, o.stack.deploy, progress)
+	endCheck()
+	if err != nil {
 		return err
 	}
 	o.stack.deploy.Out = progress
