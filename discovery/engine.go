@@ -61,20 +61,20 @@ func list(ctx context.Context, e Lister) (state, error) {
 	return state{nodes: nodes.Items, services: services.Items, tasks: tasks.Items}, nil
 }
 
-// PortMemory remembers the published ports each task last reported. A
+// portMemory remembers the published ports each task last reported. A
 // running task keeps its ports for its whole life, but swarm can list one
 // without them: after a manager election, a node agent that re-reports its
 // tasks may send a status whose port part it could not read (seen on Engine
 // 20.10, for the rest of the task's life). Without the memory such a task
 // would drop out of nginx while it serves.
-type PortMemory struct {
+type portMemory struct {
 	ports map[string][]swarm.PortConfig // task ID → last reported ports
 }
 
-// Fill gives each running task that lists no ports the ports it last
+// fill gives each running task that lists no ports the ports it last
 // reported, and forgets the tasks no longer listed. It reports how many
 // tasks it filled.
-func (pm *PortMemory) Fill(tasks []swarm.Task) int {
+func (pm *portMemory) fill(tasks []swarm.Task) int {
 	next := make(map[string][]swarm.PortConfig, len(tasks))
 	filled := 0
 	for i := range tasks {
@@ -145,7 +145,7 @@ type EngineSource struct {
 	Timeout time.Duration
 
 	lastWarnings string
-	ports        PortMemory
+	ports        portMemory
 	filled       int
 }
 
@@ -163,7 +163,7 @@ func (s *EngineSource) Read(ctx context.Context) (Model, []error, error) {
 		return Model{}, nil, err
 	}
 	// Logged once per change in how many tasks were filled, not per poll.
-	filled := s.ports.Fill(st.tasks)
+	filled := s.ports.fill(st.tasks)
 	if filled > 0 && filled != s.filled && s.Logger != nil {
 		s.Logger.Warn("swarm lists running tasks without their ports; routing to the ports they reported before", "tasks", filled)
 	}

@@ -146,7 +146,7 @@ func Wait(ctx context.Context, api WaitAPI, services map[string]string, o WaitOp
 			}
 		} else {
 			if pollErr != "" {
-				log.Warn("the engine answers again")
+				log.Info("the engine answers again")
 				pollErr = ""
 			}
 			wake = now.Add(slowPolls * o.Interval)
