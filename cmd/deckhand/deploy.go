@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -97,23 +98,67 @@ func runDeploy(ctx context.Context, o deployOptions, out, errw io.Writer) error 
 	defer c.Close()
 	progress := progressWriter(o.stack.format, out, errw)
 	fmt.Fprintf(progress, "deploying stack %s to %s\n", o.load.Name, c)
+	o.stack.deploy.Out = progress
+	o.stack.deploy.Progress = newWaitDisplay(progress)
+	finish := func(res *deploy.Result, err error) error {
+		res.Timings = o.stack.finishTimings(errw)
+		return writeResult(out, o.stack.format, c, res, err)
+	}
+	// A deploy that changes nothing writes nothing, its lock included:
+	// when no run holds the lock and none died half-way, it plans first,
+	// as plan does, and takes the lock only to write.
+	prep, planned, err := planBeforeLock(ctx, c, o.load.Name, source, o.stack.deploy)
+	if planned && err != nil {
+		return finish(deploy.Failed(o.load.Name, err))
+	}
+	if planned && !prep.Plan.HasChanges() {
+		d := o.stack.deploy
+		d.Prepared = prep
+		return finish(deploy.DeployFrom(ctx, c, o.load.Name, source, d))
+	}
 	tm := o.stack.deploy.Timings
 	endLock := tm.Begin("lock")
-	release, err := holdLock(ctx, c, o.load.Name, "deploy", o.lock, progress)
+	release, waited, err := holdLock(ctx, c, o.load.Name, "deploy", o.lock, progress)
 	endLock()
 	if err != nil {
 		return err
 	}
 	defer release()
 	endCheck := tm.Begin("unfinished runs")
-	err = recoverUnfinished(ctx, c, o.load.Name, o.stack.deploy.Atomic, o.stack.deploy, progress)
+	found, err := recoverUnfinished(ctx, c, o.load.Name, o.stack.deploy.Atomic, o.stack.deploy, progress)
 	endCheck()
 	if err != nil {
 		return err
 	}
-	o.stack.deploy.Out = progress
-	o.stack.deploy.Progress = newWaitDisplay(progress)
-	res, err := deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy)
-	res.Timings = o.stack.finishTimings(errw)
-	return writeResult(out, o.stack.format, c, res, err)
+	if planned && !waited && !found {
+		// The plan stands if no run wrote between it and the lock.
+		if ok, err := deploy.Current(ctx, c, o.load.Name, prep); err == nil && ok {
+			o.stack.deploy.Prepared = prep
+		}
+	}
+	return finish(deploy.DeployFrom(ctx, c, o.load.Name, source, o.stack.deploy))
+}
+
+// planBeforeLock prepares the deploy without the stack's lock when no run
+// holds it and none died half-way (planned); otherwise the deploy takes the
+// lock first, as it always did.
+func planBeforeLock(ctx context.Context, c *engineConn, stack string, source deploy.Source, d deploy.Options) (prep *deploy.Prepared, planned bool, err error) {
+	endCheck := d.Timings.Begin("lock check")
+	var held, unfinished bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		info, err := deploy.ReadLock(ctx, c, stack)
+		held = err != nil || info != nil
+	})
+	wg.Go(func() {
+		u, err := deploy.FindUnfinished(ctx, c, stack)
+		unfinished = err != nil || u != nil
+	})
+	wg.Wait()
+	endCheck()
+	if held || unfinished {
+		return nil, false, nil
+	}
+	prep, err = deploy.PrepareFrom(ctx, c, stack, source, d)
+	return prep, true, err
 }

@@ -25,8 +25,9 @@ func addLockTimeoutFlag(fs *pflag.FlagSet, d *time.Duration) {
 }
 
 // holdLock takes the stack's lock for a run of command, waiting up to
-// timeout with a line on progress naming the holder; release gives it up.
-func holdLock(ctx context.Context, c *engineConn, stack, command string, timeout time.Duration, progress io.Writer) (release func(), err error) {
+// timeout with a line on progress naming the holder; release gives it up,
+// waited says whether another run held it first.
+func holdLock(ctx context.Context, c *engineConn, stack, command string, timeout time.Duration, progress io.Writer) (release func(), waited bool, err error) {
 	l, err := deploy.AcquireLock(ctx, c, stack, deploy.LockOptions{
 		Who: whoAmI(processEnviron()), Command: command, Timeout: timeout, Out: progress, Logger: slog.Default(),
 		Process: thisProcess(), Gone: processGone})
@@ -35,15 +36,15 @@ func holdLock(ctx context.Context, c *engineConn, stack, command string, timeout
 		// leader or an engine that is no manager refuses it. Say so as
 		// preflight would, naming the managers that are down.
 		if serr := deploy.CheckSwarm(ctx, c); serr != nil {
-			return nil, serr
+			return nil, false, serr
 		}
-		return nil, err
+		return nil, false, err
 	}
 	return func() {
 		if err := l.Release(ctx); err != nil {
 			slog.Warn("cannot release the stack's lock; it expires by itself", "component", "lock", "stack", stack, "error", err)
 		}
-	}, nil
+	}, l.Waited > 0, nil
 }
 
 // lockNote says, for plan, that another run holds the stack's lock; "" when none does.

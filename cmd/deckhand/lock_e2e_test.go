@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -149,4 +154,58 @@ func stackVersions(t *testing.T, c *client.Client, stack string, n int) map[stri
 		}
 	}
 	return got
+}
+
+// TestNoOpDeployWritesNothingE2E: a deploy that changes nothing writes
+// nothing to the swarm, not even its lock: the engine reports no event of the
+// stack's configs, secrets, networks or services while it runs. A deploy with
+// a change takes the lock (its record is created and removed) and updates.
+func TestNoOpDeployWritesNothingE2E(t *testing.T) {
+	c := testenv.Engine(t)
+	name := testenv.UniqueName(t)
+	t.Cleanup(func() { removeServices(t, c, name) })
+	dir := t.TempDir()
+	bin := buildDeckhand(t, dir)
+	file := writeIdleStack(t, dir, "s%02d", 3)
+	run := func(version string) (events []string) {
+		t.Helper()
+		since := time.Now()
+		cmd := exec.Command(bin, "deploy", "--detach", "--resolve-image", "never", "-c", file, name)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+c.DaemonHost(), "VERSION="+version)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("deploy VERSION=%s: %v\n%s", version, err, out)
+		}
+		time.Sleep(time.Second) // the engine stamps events in whole seconds here
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res := c.Events(ctx, client.EventsListOptions{
+			Since: strconv.FormatInt(since.Unix(), 10), Until: strconv.FormatInt(time.Now().Unix(), 10),
+			Filters: make(client.Filters).Add("type", "config", "secret", "network", "service")})
+		for {
+			select {
+			case m, ok := <-res.Messages:
+				if !ok {
+					return events
+				}
+				if n := m.Actor.Attributes["name"]; strings.HasPrefix(n, name) {
+					events = append(events, fmt.Sprintf("%s %s %s", m.Type, m.Action, n))
+				}
+			case err := <-res.Err:
+				if err != nil && !errors.Is(err, io.EOF) {
+					t.Fatalf("read the engine's events: %v", err)
+				}
+				return events
+			}
+		}
+	}
+	run("1")
+	time.Sleep(time.Second) // the no-op's events start in a second of their own
+	if ev := run("1"); len(ev) != 0 {
+		t.Errorf("a no-op deploy wrote to the swarm: %v", ev)
+	}
+	time.Sleep(time.Second)
+	ev := run("2")
+	if !slices.Contains(ev, "config create "+name+".lock") || !slices.Contains(ev, "config remove "+name+".lock") || !slices.Contains(ev, "service update "+name+"_s00") {
+		t.Errorf("a deploy with a change: events %v, want its lock created and removed and the services updated", ev)
+	}
 }

@@ -114,12 +114,12 @@ func runRollback(ctx context.Context, namespace string, o rollbackOptions, out, 
 	defer c.Close()
 	progress := progressWriter(o.format, out, errw)
 	fmt.Fprintf(progress, "rolling back stack %s on %s\n", namespace, c)
-	release, err := holdLock(ctx, c, namespace, "rollback", o.lock, progress)
+	release, _, err := holdLock(ctx, c, namespace, "rollback", o.lock, progress)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
+	if _, err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
 		return err
 	}
 	o.opts.Out, o.opts.Progress, o.opts.Logger = progress, newWaitDisplay(progress), slog.Default()
@@ -143,12 +143,12 @@ func runRollbackTo(ctx context.Context, namespace string, o rollbackOptions, out
 	defer c.Close()
 	progress := progressWriter(o.format, out, errw)
 	fmt.Fprintf(progress, "rolling back stack %s to revision %d on %s\n", namespace, o.to, c)
-	release, err := holdLock(ctx, c, namespace, "rollback", o.lock, progress)
+	release, _, err := holdLock(ctx, c, namespace, "rollback", o.lock, progress)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
+	if _, err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
 		return err
 	}
 	d := o.deploy

@@ -104,14 +104,16 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 		defer tm.Begin("load")()
 		st, loadErr = compose.Load(ctx, lo)
 	}()
-	source := func() (*compose.Stack, error) {
+	// The source may be asked twice (deploy plans before it takes the lock
+	// and again when another run wrote meanwhile): warn once.
+	source := sync.OnceValues(func() (*compose.Stack, error) {
 		<-loaded
 		if loadErr != nil {
 			return nil, loadErr
 		}
 		printWarnings(errw, st)
 		return st, nil
-	}
+	})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer tm.Begin("image hints")()

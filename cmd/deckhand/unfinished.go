@@ -14,17 +14,18 @@ import (
 // when, what it had written) and, with restore, first brings the stack
 // back to the revision before that run (d are the options it restores
 // with). The run is then marked interrupted: it is reported once.
-func recoverUnfinished(ctx context.Context, c *engineConn, stack string, restore bool, d deploy.Options, progress io.Writer) error {
+// found says whether there was one.
+func recoverUnfinished(ctx context.Context, c *engineConn, stack string, restore bool, d deploy.Options, progress io.Writer) (found bool, err error) {
 	u, err := deploy.FindUnfinished(ctx, c, stack)
 	if err != nil || u == nil {
-		return err
+		return false, err
 	}
 	fmt.Fprintf(progress, "stack %s: %s\n", stack, u)
 	switch {
 	case restore && u.Previous > 0:
 		fmt.Fprintf(progress, "atomic: restoring revision %d, the stack as that run found it, first\n", u.Previous)
 		if _, err := deploy.RollbackTo(ctx, c, stack, u.Previous, d); err != nil {
-			return fmt.Errorf("restore revision %d of stack %q after the unfinished run %d: %w; the stack may be as that run left it: run deckhand rollback --to %d, or deploy without --atomic to write the file over it",
+			return true, fmt.Errorf("restore revision %d of stack %q after the unfinished run %d: %w; the stack may be as that run left it: run deckhand rollback --to %d, or deploy without --atomic to write the file over it",
 				u.Previous, stack, u.Revision.Number, err, u.Previous)
 		}
 	case restore:
@@ -32,7 +33,7 @@ func recoverUnfinished(ctx context.Context, c *engineConn, stack string, restore
 	default:
 		fmt.Fprintf(progress, "writing over it (deploy --atomic restores the revision before it first)\n")
 	}
-	return deploy.MarkInterrupted(ctx, c, u)
+	return true, deploy.MarkInterrupted(ctx, c, u)
 }
 
 // unfinishedNote says, for plan, that an earlier run died mid-way; "" when

@@ -1,12 +1,14 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/swarm"
 
+	"github.com/deckhand/deckhand/stack/compose"
 	"github.com/deckhand/deckhand/stack/plan"
 )
 
@@ -50,5 +52,33 @@ func TestLatestTaskErrorExplainsAFailedPull(t *testing.T) {
 	got := latestTaskError([]swarm.Task{tk})
 	if !strings.HasPrefix(got, "No such image: reg:5000/app:v2@sha256:ab (task abcdefghijkl, rejected)") || !strings.Contains(got, "registry is up") {
 		t.Errorf("latestTaskError = %q, want the error, the task and the fix", got)
+	}
+}
+
+// A plan made before the lock stands only while the live stack is as it
+// read it: another run's write (a new version of a service) makes it stale.
+func TestCurrentSeesAnotherRunsWrite(t *testing.T) {
+	f := engineWithImage()
+	ctx := context.Background()
+	var out bytes.Buffer
+	in := loadInput(t, "demo", "simple.yml", nil)
+	if _, err := Deploy(ctx, f, in, testOptions(&out)); err != nil {
+		t.Fatal(err)
+	}
+	prep, err := PrepareFrom(ctx, f, "demo", func() (*compose.Stack, error) { return in, nil }, testOptions(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := Current(ctx, f, "demo", prep); err != nil || !ok {
+		t.Fatalf("right after the plan: current %v, %v; want true", ok, err)
+	}
+	f.mu.Lock()
+	for _, s := range f.services {
+		s.Version.Index += 100 // another run updated it
+		break
+	}
+	f.mu.Unlock()
+	if ok, err := Current(ctx, f, "demo", prep); err != nil || ok {
+		t.Errorf("after another run's write: current %v, %v; want false", ok, err)
 	}
 }

@@ -18,16 +18,51 @@ func Deploy(ctx context.Context, api API, st *compose.Stack, o Options) (*Result
 	return DeployFrom(ctx, api, st.Name, func() (*compose.Stack, error) { return st, nil }, o)
 }
 
+// Failed is the result of a run that failed before it wrote anything.
+func Failed(namespace string, err error) (*Result, error) {
+	return &Result{Stack: namespace, Changes: []plan.Change{}, Services: []ServiceResult{}, Outcome: OutcomeFailed, Error: err.Error()}, err
+}
+
+// Current reports whether the live stack is still what p was made from:
+// the same networks, and the same versions of its configs, secrets and
+// services. A caller that prepared before it took the stack's lock asks
+// this once it holds the lock.
+func Current(ctx context.Context, api ReadAPI, namespace string, p *Prepared) (bool, error) {
+	live, err := ReadLive(ctx, api, namespace)
+	if err != nil {
+		return false, err
+	}
+	return liveVersions(live) == liveVersions(p.Live), nil
+}
+
+// liveVersions lists every object of a live stack with its version, sorted.
+func liveVersions(l *plan.Live) string {
+	var v []string
+	for _, n := range l.Networks {
+		v = append(v, "network "+n.ID)
+	}
+	for _, c := range l.Configs {
+		v = append(v, fmt.Sprintf("config %s %d", c.ID, c.Version.Index))
+	}
+	for _, s := range l.Secrets {
+		v = append(v, fmt.Sprintf("secret %s %d", s.ID, s.Version.Index))
+	}
+	for _, s := range l.Services {
+		v = append(v, fmt.Sprintf("service %s %d", s.ID, s.Version.Index))
+	}
+	slices.Sort(v)
+	return strings.Join(v, "\n")
+}
+
 // DeployFrom is Deploy for a stack that is still to be loaded (see PrepareFrom).
 func DeployFrom(ctx context.Context, api API, namespace string, source Source, o Options) (*Result, error) {
 	o.defaults()
 	log := o.Logger.With("component", "deploy", "stack", namespace)
-	res := &Result{Stack: namespace, Changes: []plan.Change{}, Services: []ServiceResult{}}
 	prep, err := o.prepare(ctx, api, namespace, source)
 	if err != nil {
-		res.Outcome, res.Error = OutcomeFailed, err.Error()
-		return res, err
+		return Failed(namespace, err)
 	}
+	res := &Result{Stack: namespace, Changes: []plan.Change{}, Services: []ServiceResult{}}
 	pl := prep.Plan
 	res.Changes = pl.Changes
 	res.Warnings = append(res.Warnings, prep.Warnings...)

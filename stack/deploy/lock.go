@@ -95,10 +95,13 @@ func (e *LockedError) Error() string {
 
 // Lock is a held stack lock; Release gives it up.
 type Lock struct {
-	Info  LockInfo
-	store *record.Store
-	stop  context.CancelFunc
-	done  sync.WaitGroup
+	Info LockInfo
+	// Waited is how long this run waited for another live run's lock; zero
+	// when the lock was free (or its holder was gone).
+	Waited time.Duration
+	store  *record.Store
+	stop   context.CancelFunc
+	done   sync.WaitGroup
 }
 
 // ReadLock returns the holder of the stack's lock; nil when none is held
@@ -139,7 +142,11 @@ func AcquireLock(ctx context.Context, api record.API, stack string, o LockOption
 		rec, err := store.Create(ctx, stack, record.KindLock, 0, info.Expires.Format(time.RFC3339Nano), data)
 		if err == nil {
 			info.rec = rec
-			return startHeartbeat(ctx, store, info, o), nil
+			l := startHeartbeat(ctx, store, info, o)
+			if shown != "" {
+				l.Waited = now.Sub(start)
+			}
+			return l, nil
 		}
 		if !errors.Is(err, record.ErrTaken) {
 			return nil, fmt.Errorf("lock stack %q: %w; nothing was written", stack, err)

@@ -50,10 +50,16 @@ func TestLockReleasedLetsTheWaiterIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if first.Waited != 0 {
+		t.Errorf("a free lock: waited %s, want 0", first.Waited)
+	}
 	go func() { time.Sleep(50 * time.Millisecond); first.Release(ctx) }()
 	second, err := AcquireLock(ctx, f, "app", LockOptions{Who: alice, Timeout: 5 * time.Second, Poll: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("after the first run released it: %v", err)
+	}
+	if second.Waited < 40*time.Millisecond {
+		t.Errorf("the waiter says it waited %s for the first run's 50 ms, want about that", second.Waited)
 	}
 	if err := second.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -104,6 +110,9 @@ func TestLockExpiredHolderIsBroken(t *testing.T) {
 		t.Fatalf("an expired lock blocks: %v", err)
 	}
 	defer l.Release(ctx)
+	if l.Waited != 0 {
+		t.Errorf("breaking a dead run's lock counts as waiting %s, want 0", l.Waited)
+	}
 	if !strings.Contains(out.String(), "breaking the lock of alice@laptop") {
 		t.Errorf("progress = %q, want it to say it broke alice's lock", out.String())
 	}

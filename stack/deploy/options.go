@@ -26,6 +26,10 @@ type Options struct {
 	// PrefetchImages are images the stack probably uses (read from the raw
 	// files); with ResolveImage always they are looked up while it loads.
 	PrefetchImages []string
+	// Prepared is the plan the caller made for this run (PrepareFrom) and
+	// knows to be current (see Current); DeployFrom then does not prepare
+	// again.
+	Prepared *Prepared
 	// QuorumCheck checks that the swarm has a leader; nil uses the node list.
 	QuorumCheck  func(ctx context.Context) error
 	Out          io.Writer     // human progress, one line per event

@@ -26,6 +26,9 @@ type restore struct {
 // prepare is how a deploy prepares its plan: from the file, or for a
 // rollback from the recorded revision.
 func (o Options) prepare(ctx context.Context, api ReadAPI, namespace string, source Source) (*Prepared, error) {
+	if o.Prepared != nil {
+		return o.Prepared, nil
+	}
 	if o.restore != nil {
 		return o.restore.prepare(ctx, api, namespace, o)
 	}
