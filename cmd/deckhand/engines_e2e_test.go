@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -31,12 +30,7 @@ func TestCurrentEngineOverTLS(t *testing.T) {
 	testenv.PushImage(t, hostEngine, hostRef)
 	bed := testbed.New(t, testbed.Options{Managers: 1, Engine: testbed.EngineCurrent, Registry: true, TLS: true})
 	node, certs := bed.Nodes[0], bed.TLS()
-	r := bed.Registry()
-	cfg := t.TempDir()
-	auth := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, r.Addr, base64.StdEncoding.EncodeToString([]byte(r.User+":"+r.Password)))
-	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(auth), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testenv.DockerConfigFor(t, bed.Registry())
 	file := filepath.Join(t.TempDir(), "stack.yml")
 	stack := "services:\n  web:\n    image: " + bed.ImageRef(hostRef) + "\n    environment:\n      VERSION: ${VERSION}\n    ports:\n      - target: 8080\n        mode: host\n"
 	if err := os.WriteFile(file, []byte(stack), 0o644); err != nil {

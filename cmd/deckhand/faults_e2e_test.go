@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
-	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -165,12 +163,7 @@ func newFaultBed(t *testing.T) *faultBed {
 	testenv.PushImage(t, hostEngine, ref+":v2")
 
 	bed := testbed.New(t, testbed.Options{Managers: 1, Registry: true})
-	r := bed.Registry()
-	cfg := t.TempDir()
-	auth := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, r.Addr, base64.StdEncoding.EncodeToString([]byte(r.User+":"+r.Password)))
-	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(auth), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testenv.DockerConfigFor(t, bed.Registry())
 	file := filepath.Join(dir, "stack.yml")
 	if err := os.WriteFile(file, []byte(faultStack), 0o644); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -103,11 +102,7 @@ func TestScenario(t *testing.T) {
 		labelNode(t, c, bed.Nodes[i].ID)
 	}
 	r := bed.Registry()
-	cfgDir := t.TempDir()
-	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, r.Addr, base64.StdEncoding.EncodeToString([]byte(r.User+":"+r.Password)))
-	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgDir := testenv.DockerConfigFor(t, r)
 	s.env = append(bed.Env(0), "DOCKER_CONFIG="+cfgDir, "REGISTRY="+r.Addr, "IMAGE_NAME="+s.stack,
 		"APP_API_KEY=e2e-"+s.stack, "HTTP_HOST="+s.host, "ENVIRONMENT=e2e")
 

@@ -168,7 +168,13 @@ func probeRegistry(addr, user, password string) (int, error) {
 // logged in to the test registry; point DOCKER_CONFIG at it (t.Setenv).
 func DockerConfig(t testing.TB) string {
 	t.Helper()
-	r := Registry(t)
+	return DockerConfigFor(t, Registry(t))
+}
+
+// DockerConfigFor is DockerConfig for registry r as some client reaches it
+// (a test bed's nodes reach the test registry at another address).
+func DockerConfigFor(t testing.TB, r RegistryInfo) string {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := map[string]any{"auths": map[string]any{
 		r.Addr: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Password))},

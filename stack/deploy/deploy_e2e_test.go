@@ -3,7 +3,6 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -212,12 +211,7 @@ func newBedE2E(t *testing.T, opts testbed.Options) *e2e {
 	host := newE2E(t)
 	bed := testbed.New(t, opts)
 	r := bed.Registry()
-	cfg := t.TempDir()
-	auth := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, r.Addr, base64.StdEncoding.EncodeToString([]byte(r.User+":"+r.Password)))
-	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(auth), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &e2e{c: bed.Client(0), reg: r, dockerCfg: cfg, image: bed.ImageRef(host.image), env: bed.Env(0)}
+	return &e2e{c: bed.Client(0), reg: r, dockerCfg: testenv.DockerConfigFor(t, r), image: bed.ImageRef(host.image), env: bed.Env(0)}
 }
 
 func testFidelity(t *testing.T, e *e2e) {
