@@ -97,11 +97,7 @@ func cliStack(t *testing.T) (*client.Client, string, string, func(args ...string
 	testenv.PushImage(t, c, image)
 	t.Cleanup(func() { removeServices(t, c, name) })
 	t.Setenv("IMAGE", image)
-	return c, name, image, func(args ...string) (int, string, string) {
-		var out, errw bytes.Buffer
-		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
-		return code, out.String(), errw.String()
-	}
+	return c, name, image, deckhandRun
 }
 
 func removeServices(t *testing.T, c *client.Client, stackName string) {

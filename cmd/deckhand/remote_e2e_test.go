@@ -25,6 +25,19 @@ func deckhandRun(args ...string) (int, string, string) {
 	return code, out.String(), errw.String()
 }
 
+// sshStack is cliStack reached through a private sshd: DOCKER_HOST is its
+// ssh:// address, the ssh on PATH its logging shim, and VERSION is 1.
+func sshStack(t *testing.T) (string, *testenv.SSHServer) {
+	t.Helper()
+	_, name, _, _ := cliStack(t)
+	srv := testenv.SSH(t)
+	srv.UsePATH(t)
+	t.Setenv("DOCKER_CONTEXT", "")
+	t.Setenv("DOCKER_HOST", srv.Host)
+	t.Setenv("VERSION", "1")
+	return name, srv
+}
+
 // writeRemoteStack writes a stack of one real service (web) and n services
 // with no replicas, which cost engine calls but no containers.
 func writeRemoteStack(t *testing.T, n int) string {
@@ -46,21 +59,7 @@ func writeRemoteStack(t *testing.T, n int) string {
 // the target every way the docker CLI does, and checks that a long run
 // reuses its ssh connections.
 func TestRemoteOverSSH(t *testing.T) {
-	c := testenv.Engine(t)
-	reg := testenv.Registry(t)
-	srv := testenv.SSH(t)
-	srv.UsePATH(t)
-	cfg := testenv.DockerConfig(t)
-	t.Setenv("DOCKER_CONFIG", cfg)
-	t.Setenv("DOCKER_CONTEXT", "")
-	t.Setenv("DOCKER_HOST", srv.Host)
-	name := testenv.UniqueName(t)
-	image := reg.Addr + "/deckhand-ssh-" + name + ":v1"
-	testenv.BuildImage(t, c, image)
-	testenv.PushImage(t, c, image)
-	t.Cleanup(func() { removeServices(t, c, name) })
-	t.Setenv("IMAGE", image)
-	t.Setenv("VERSION", "1")
+	name, srv := sshStack(t)
 	const idle = 30
 	file := writeRemoteStack(t, idle)
 	where := "context default (" + srv.Host + ")"
@@ -254,20 +253,7 @@ func TestRemoteSSHFaults(t *testing.T) {
 // --atomic waits: the deploy fails, says exactly which undo it could not
 // make, and the stack is intact once ssh is back.
 func TestRemoteSSHDroppedMidDeployAtomic(t *testing.T) {
-	c := testenv.Engine(t)
-	reg := testenv.Registry(t)
-	srv := testenv.SSH(t)
-	srv.UsePATH(t)
-	t.Setenv("DOCKER_CONFIG", testenv.DockerConfig(t))
-	t.Setenv("DOCKER_CONTEXT", "")
-	t.Setenv("DOCKER_HOST", srv.Host)
-	name := testenv.UniqueName(t)
-	image := reg.Addr + "/deckhand-ssh-" + name + ":v1"
-	testenv.BuildImage(t, c, image)
-	testenv.PushImage(t, c, image)
-	t.Cleanup(func() { removeServices(t, c, name) })
-	t.Setenv("IMAGE", image)
-	t.Setenv("VERSION", "1")
+	name, srv := sshStack(t)
 	file := writeRemoteStack(t, 0)
 	if code, out, errw := deckhandRun("deploy", "--timeout", "2m", "-c", file, name); code != 0 {
 		t.Fatalf("deploy v1: exit %d\n%s%s", code, out, errw)
