@@ -66,7 +66,7 @@ func (s *scenario) watchTasks() *taskWatch {
 
 // sample asks the managers in turn; the first answer counts.
 func (w *taskWatch) sample() {
-	sm := taskSample{at: time.Now()}
+	var sm taskSample
 	for _, c := range w.s.bed.Clients() {
 		ctx, cancel := context.WithTimeout(context.Background(), samplePeriod)
 		tasks, err := c.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", w.s.stack+"_web")})
