@@ -45,9 +45,14 @@ func writeIdleStack(t *testing.T, dir, nameFormat string, n int) string {
 const lockRaceServices = 12
 
 // TestConcurrentDeploysOneAtATimeE2E starts two deploys of different
-// versions of one stack together, from two processes, ten times: every time
-// one waits for the other (its progress names the holder) and the stack
-// ends fully on one version, never a mix.
+// versions of one stack together, from two processes, ten times. Every time
+// the engine's events show the runs' writes one after the other, each inside
+// its own life of the stack's lock, and the stack ends fully on the version
+// of the run that wrote last, never a mix. A run that waited for the other's
+// lock (its progress names the holder) is the one that wrote last. How the
+// two processes are scheduled decides whether the second one finds the
+// first one's lock or only its result, so waiting is asked of the rounds
+// together, not of each one.
 func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 	c := testenv.Engine(t)
 	name := testenv.UniqueName(t)
@@ -68,7 +73,10 @@ func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 	if out, err := deployVersion("0"); err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out)
 	}
+	time.Sleep(time.Second) // its events lie in a second before the first round's
+	waits := 0
 	for round := range 10 {
+		since := time.Now()
 		a, b := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
 		var outA, outB string
 		var errA, errB error
@@ -79,13 +87,21 @@ func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 		if errA != nil || errB != nil {
 			t.Fatalf("round %d: deploy %s: %v, deploy %s: %v\n%s\n%s", round, a, errA, b, errB, outA, outB)
 		}
-		waitedA, waitedB := strings.Contains(outA, "is locked by"), strings.Contains(outB, "is locked by")
-		if waitedA == waitedB {
-			t.Errorf("round %d: want exactly one run to wait for the other's lock; %s waited %v, %s waited %v\n%s\n%s", round, a, waitedA, b, waitedB, outA, outB)
+		if err := writesOneAtATime(stackEvents(t, c, name, since), name, lockRaceServices, 2); err != nil {
+			t.Errorf("round %d: %v\n%s\n%s", round, err, outA, outB)
 		}
-		want := b // the one that waited deploys last
-		if waitedA {
-			want = a
+		revA, revB := revisionOf(t, outA), revisionOf(t, outB)
+		want := a // the run that recorded the later revision wrote last
+		if revB > revA {
+			want = b
+		}
+		waitedA, waitedB := strings.Contains(outA, "is locked by"), strings.Contains(outB, "is locked by")
+		if waitedA && waitedB || waitedA && want != a || waitedB && want != b {
+			t.Errorf("round %d: %s waited %v (revision %d), %s waited %v (revision %d); want only the run that wrote last to have waited\n%s\n%s",
+				round, a, waitedA, revA, b, waitedB, revB, outA, outB)
+		}
+		if waitedA || waitedB {
+			waits++
 		}
 		if got := stackVersions(t, c, name, lockRaceServices); len(got) != 1 || !got[want] {
 			t.Fatalf("round %d: the stack's services run versions %v, want all %s\n%s\n%s", round, got, want, outA, outB)
@@ -94,6 +110,80 @@ func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 			t.Fatalf("round %d: after both runs the lock is %v, %v; want none", round, info, err)
 		}
 	}
+	if waits == 0 {
+		t.Errorf("in none of 10 rounds did one run wait for the other's lock: the runs never overlapped, so the lock was not tried")
+	}
+}
+
+// writesOneAtATime checks a stack's engine events (as stackEvents gives
+// them) for runs writing one at a time: every service update falls inside a
+// life of the stack's lock record, and each of the want lives updates all n
+// services once.
+func writesOneAtATime(events []string, stack string, n, want int) error {
+	lock := "config create " + stack + ".lock"
+	unlock := "config remove " + stack + ".lock"
+	var held map[string]bool // the services updated under the lock held now
+	lives := 0
+	for _, e := range events {
+		switch {
+		case e == lock:
+			held = map[string]bool{}
+		case e == unlock:
+			if held == nil {
+				return fmt.Errorf("lock removed while none was held: %v", events)
+			}
+			if len(held) != n {
+				return fmt.Errorf("a run updated %d services under its lock, want %d: %v", len(held), n, events)
+			}
+			held = nil
+			lives++
+		case strings.HasPrefix(e, "service update "+stack+"_"):
+			s := strings.TrimPrefix(e, "service update ")
+			if held == nil {
+				return fmt.Errorf("%s was updated while no run held the lock: %v", s, events)
+			}
+			if held[s] {
+				return fmt.Errorf("%s was updated twice under one lock, so two runs wrote at once: %v", s, events)
+			}
+			held[s] = true
+		}
+	}
+	if lives != want {
+		return fmt.Errorf("the lock was taken and released %d times, want %d: %v", lives, want, events)
+	}
+	return nil
+}
+
+func TestWritesOneAtATime(t *testing.T) {
+	lock, unlock := "config create st.lock", "config remove st.lock"
+	a, b := "service update st_a", "service update st_b"
+	for _, c := range []struct {
+		events []string
+		ok     bool
+	}{
+		{[]string{lock, a, b, unlock, "config create st.rev.1", lock, b, a, unlock}, true},
+		{[]string{lock, a, b, unlock, lock, b, a}, false},            // second lock never released
+		{[]string{lock, a, b, a, unlock, lock, b, a, unlock}, false}, // two runs under one lock
+		{[]string{a, lock, b, unlock, lock, b, a, unlock}, false},    // a write without the lock
+		{[]string{lock, a, unlock, lock, b, a, unlock}, false},       // a run that wrote half
+	} {
+		if err := writesOneAtATime(c.events, "st", 2, 2); (err == nil) != c.ok {
+			t.Errorf("writesOneAtATime(%v) = %v, want ok %v", c.events, err, c.ok)
+		}
+	}
+}
+
+// revisionOf is the revision a deploy's output says it recorded.
+func revisionOf(t *testing.T, out string) int {
+	t.Helper()
+	_, after, ok := strings.Cut(out, "; revision ")
+	if ok {
+		if n, err := strconv.Atoi(strings.Fields(after)[0]); err == nil {
+			return n
+		}
+	}
+	t.Fatalf("no revision in the deploy's output:\n%s", out)
+	return 0
 }
 
 // TestLockHeldE2E: while another run holds the stack's lock, plan says so,
@@ -167,7 +257,7 @@ func TestNoOpDeployWritesNothingE2E(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildDeckhand(t, dir)
 	file := writeIdleStack(t, dir, "s%02d", 3)
-	run := func(version string) (events []string) {
+	run := func(version string) []string {
 		t.Helper()
 		since := time.Now()
 		cmd := exec.Command(bin, "deploy", "--detach", "--resolve-image", "never", "-c", file, name)
@@ -175,37 +265,45 @@ func TestNoOpDeployWritesNothingE2E(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("deploy VERSION=%s: %v\n%s", version, err, out)
 		}
-		time.Sleep(time.Second) // the engine stamps events in whole seconds here
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		res := c.Events(ctx, client.EventsListOptions{
-			Since: strconv.FormatInt(since.Unix(), 10), Until: strconv.FormatInt(time.Now().Unix(), 10),
-			Filters: make(client.Filters).Add("type", "config", "secret", "network", "service")})
-		for {
-			select {
-			case m, ok := <-res.Messages:
-				if !ok {
-					return events
-				}
-				if n := m.Actor.Attributes["name"]; strings.HasPrefix(n, name) {
-					events = append(events, fmt.Sprintf("%s %s %s", m.Type, m.Action, n))
-				}
-			case err := <-res.Err:
-				if err != nil && !errors.Is(err, io.EOF) {
-					t.Fatalf("read the engine's events: %v", err)
-				}
-				return events
-			}
-		}
+		return stackEvents(t, c, name, since)
 	}
 	run("1")
-	time.Sleep(time.Second) // the no-op's events start in a second of their own
 	if ev := run("1"); len(ev) != 0 {
 		t.Errorf("a no-op deploy wrote to the swarm: %v", ev)
 	}
-	time.Sleep(time.Second)
 	ev := run("2")
 	if !slices.Contains(ev, "config create "+name+".lock") || !slices.Contains(ev, "config remove "+name+".lock") || !slices.Contains(ev, "service update "+name+"_s00") {
 		t.Errorf("a deploy with a change: events %v, want its lock created and removed and the services updated", ev)
+	}
+}
+
+// stackEvents are the engine's events of the stack's configs, secrets,
+// networks and services from since until now, in order, as "TYPE ACTION
+// NAME". The engine stamps these events in whole seconds here, so it waits a
+// second before it asks: every event it returns then lies in an earlier
+// second than a since the caller takes next.
+func stackEvents(t *testing.T, c *client.Client, stack string, since time.Time) (events []string) {
+	t.Helper()
+	time.Sleep(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := c.Events(ctx, client.EventsListOptions{
+		Since: strconv.FormatInt(since.Unix(), 10), Until: strconv.FormatInt(time.Now().Unix(), 10),
+		Filters: make(client.Filters).Add("type", "config", "secret", "network", "service")})
+	for {
+		select {
+		case m, ok := <-res.Messages:
+			if !ok {
+				return events
+			}
+			if n := m.Actor.Attributes["name"]; strings.HasPrefix(n, stack) {
+				events = append(events, fmt.Sprintf("%s %s %s", m.Type, m.Action, n))
+			}
+		case err := <-res.Err:
+			if err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("read the engine's events: %v", err)
+			}
+			return events
+		}
 	}
 }
