@@ -167,7 +167,7 @@ func (f *stackFlags) finishTimings(w io.Writer) []deploy.Timing {
 // writeResult prints a deploy's or rollback's result: JSON on out, with the
 // target it went to, or one summary line when it succeeded. The error
 // carries the exit code: 3 when services did not converge, 1 for any other
-// failure.
+// failure, the engine going away during the run included.
 func writeResult(out io.Writer, format string, c *engineConn, res *deploy.Result, err error) error {
 	if format == "json" {
 		doc := struct {
@@ -185,7 +185,9 @@ func writeResult(out io.Writer, format string, c *engineConn, res *deploy.Result
 		fmt.Fprintf(out, "Stack %s: %s (%s)%s\n", res.Stack, res.Outcome, summarize(res), recorded)
 	}
 	if err != nil && !engineAnswers(c) {
-		err = fmt.Errorf("%w; the docker engine at %s stopped answering during the run: once it answers again, deckhand plan shows what this run wrote and deploy --atomic restores the revision before it first", err, c)
+		// Whether the services converged cannot be known: the run failed
+		// because the engine went away (exit 1), not because they did not.
+		return exit.With(exit.Failure, fmt.Errorf("%w; the docker engine at %s stopped answering during the run: once it answers again, deckhand plan shows what this run wrote and deploy --atomic restores the revision before it first", err, c))
 	}
 	var nc *deploy.NotConvergedError
 	if errors.As(err, &nc) {

@@ -285,18 +285,17 @@ func runParallel(ctx context.Context, n int, changes []plan.Change, fn func(cont
 
 // Undo restores every service the apply updated to its previous spec and
 // removes every service, config, secret and network it created. It uses its
-// own context so that it also runs after Ctrl-C.
-func Undo(api WriteAPI, a *Applied, o ApplyOptions) []string {
+// own context so that it also runs after Ctrl-C. It returns what it undid
+// and what it could not, both sorted.
+func Undo(api WriteAPI, a *Applied, o ApplyOptions) (done, errs []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
 	var (
-		mu   sync.Mutex
-		done []string
-		errs []string
-		wg   sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	note := func(msg string, err error) {
 		mu.Lock()
@@ -346,10 +345,11 @@ func Undo(api WriteAPI, a *Applied, o ApplyOptions) []string {
 			return err
 		}))
 	}
-	for _, d := range sortStrings(done) {
+	done, errs = sortStrings(done), sortStrings(errs)
+	for _, d := range done {
 		fmt.Fprintf(o.Out, "atomic: %s\n", d)
 	}
-	return sortStrings(errs)
+	return done, errs
 }
 
 // updateService writes a service's new spec over the version the plan read.

@@ -196,15 +196,9 @@ func withoutObjectRemovals(changes []plan.Change) []plan.Change {
 
 func undo(api WriteAPI, applied *Applied, ao ApplyOptions) ([]string, string) {
 	fmt.Fprintln(ao.Out, "atomic: undoing this run's changes")
-	errs := Undo(api, applied, ao)
-	var done []string
-	for n := range applied.Updated {
-		done = append(done, "restored service "+n)
-	}
-	for n := range applied.Created {
-		done = append(done, "removed service "+n)
-	}
-	slices.Sort(done)
+	// Only what was undone is listed: a restore that failed is in the
+	// message, not in the result.
+	done, errs := Undo(api, applied, ao)
 	if len(errs) > 0 {
 		return done, "atomic undo incomplete: " + strings.Join(errs, "; ")
 	}
