@@ -117,7 +117,7 @@ func connectForDeploy(ctx context.Context, lo compose.Options, f *stackFlags, er
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer tm.Begin("image hints")()
-		f.deploy.PrefetchImages = compose.LiteralImages(lo)
+		f.deploy.PrefetchImages = compose.ImageHints(lo)
 	})
 	endConnect := tm.Begin("connect")
 	c, err := f.target.connect(ctx)

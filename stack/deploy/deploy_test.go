@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -377,6 +378,36 @@ func TestRolledBackUpdateExits3(t *testing.T) {
 	}
 }
 
+// TestPausedUpdateExits3: an update swarm paused (update_config's
+// failure_action pause) ends the wait at once as "paused", exit 3, with
+// swarm's message and the task error; --atomic restores the service.
+func TestPausedUpdateExits3(t *testing.T) {
+	for _, atomic := range []bool{false, true} {
+		f := deployV1(t)
+		before := f.serviceByName("demo_api").Spec
+		f.behaviour["demo_api"] = "paused"
+		var out bytes.Buffer
+		o := testOptions(&out)
+		o.Atomic = atomic
+		res, err := Deploy(context.Background(), f, v2Input(t), o)
+		if !notConverged(err) {
+			t.Fatalf("atomic %v: exit code = %d (%v), want 3", atomic, exitCode(err), err)
+		}
+		for _, want := range []string{"demo_api", "paused", "update paused due to failure", "non-zero exit"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("atomic %v: error does not mention %q: %v", atomic, want, err)
+			}
+		}
+		if res.Outcome != OutcomeNotConverged {
+			t.Errorf("atomic %v: outcome = %q", atomic, res.Outcome)
+		}
+		restored := reflect.DeepEqual(f.serviceByName("demo_api").Spec, before)
+		if restored != atomic {
+			t.Errorf("atomic %v: the paused service's spec was restored: %v", atomic, restored)
+		}
+	}
+}
+
 func TestStuckServiceTimesOutAndAtomicRemovesIt(t *testing.T) {
 	f := deployV1(t)
 	f.behaviour["demo_extra"] = "stuck"
@@ -662,5 +693,40 @@ func TestPrefetchedImagesCountOnlyWhenUsed(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%s looked up %d times, want once (prefetched, then reused)", testImage, n)
+	}
+}
+
+// TestLookupsRunWhileTheStackLoads: with --resolve-image always, a
+// prefetched image's registry lookup starts before the stack has loaded,
+// and is not made again after it.
+func TestLookupsRunWhileTheStackLoads(t *testing.T) {
+	f := engineWithImage()
+	var out bytes.Buffer
+	o := testOptions(&out)
+	o.PrefetchImages = []string{testImage}
+	lookup := "DistributionInspect " + testImage
+	lookups := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(slices.DeleteFunc(slices.Clone(f.calls), func(c string) bool { return c != lookup }))
+	}
+	st := loadInput(t, "demo", "simple.yml", nil)
+	duringLoad := 0
+	source := func() (*compose.Stack, error) {
+		// The load "takes" until the lookup has started, or a second.
+		for deadline := time.Now().Add(time.Second); lookups() == 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		duringLoad = lookups()
+		return st, nil
+	}
+	if _, err := PrepareFrom(context.Background(), f, "demo", source, o); err != nil {
+		t.Fatal(err)
+	}
+	if duringLoad != 1 {
+		t.Errorf("lookups started while the stack loaded: %d, want 1", duringLoad)
+	}
+	if n := lookups(); n != 1 {
+		t.Errorf("%s looked up %d times, want once", testImage, n)
 	}
 }

@@ -39,7 +39,7 @@ type fakeEngine struct {
 	notSwarm bool
 
 	// behaviour of tasks per service name: "" (healthy), "rollback"
-	// (swarm rolls updates back), "stuck" (tasks never run),
+	// (swarm rolls updates back), "paused" (swarm pauses updates), "stuck" (tasks never run),
 	// "unschedulable" (tasks stay pending: no suitable node), "fail" (a
 	// job's task exits 3; jobs otherwise complete).
 	behaviour map[string]string
@@ -406,9 +406,12 @@ func (f *fakeEngine) ServiceUpdate(_ context.Context, id string, o client.Servic
 	s.PreviousSpec = &prev
 	s.Spec = f.networkIDs(engineDefaults(o.Spec))
 	s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted}
-	if f.behaviour[s.Spec.Name] == "rollback" {
+	switch f.behaviour[s.Spec.Name] {
+	case "rollback":
 		s.Spec, s.PreviousSpec = prev, &s.Spec
 		s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted, Message: "update rolled back due to failure or early termination of task abc"}
+	case "paused":
+		s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStatePaused, Message: "update paused due to failure or early termination of task abc"}
 	}
 	return client.ServiceUpdateResult{}, nil
 }
@@ -468,7 +471,7 @@ func (f *fakeEngine) TaskList(_ context.Context, o client.TaskListOptions) (clie
 				t.Status = swarm.TaskStatus{State: swarm.TaskStateStarting, Err: "health check never passed"}
 			case "unschedulable":
 				t.Status = swarm.TaskStatus{State: swarm.TaskStatePending, Err: "no suitable node (host-mode port already in use on 1 node)"}
-			case "rollback":
+			case "rollback", "paused":
 				if len(o.Filters["_up-to-date"]) == 0 {
 					t.Status = swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (1)"}
 				}

@@ -58,11 +58,13 @@ func (ir *imageResolver) start(ctx context.Context, image string) *resolveCall {
 
 // resolveImages asks the registry for the digest of each distinct image
 // (image → the services using it) that needs resolving, once per image, in
-// parallel.
+// parallel. live is needed only to resolve changed images alone.
 func resolveImages(ctx context.Context, ir *imageResolver, images map[string][]string, live *plan.Live, o Options, problems *[]error) map[string]plan.ResolvedImage {
 	liveLabel := map[string]string{}
-	for _, s := range live.Services {
-		liveLabel[s.Spec.Name] = s.Spec.Labels[convert.LabelImage]
+	if live != nil {
+		for _, s := range live.Services {
+			liveLabel[s.Spec.Name] = s.Spec.Labels[convert.LabelImage]
+		}
 	}
 	users := map[string][]string{}
 	for image, services := range images {

@@ -109,13 +109,17 @@ func PrepareFrom(ctx context.Context, api ReadAPI, namespace string, source Sour
 		wg.Wait()
 		return nil, err
 	}
-	// Registry lookups need only the loaded stack's images: they run while
-	// it is converted.
+	// Registry lookups need only the loaded stack's images (and, to look up
+	// only changed images, the live stack): they run while it is converted.
 	wg.Go(func() {
-		<-liveRead
-		if liveErr == nil {
-			images = resolveImages(ctx, resolver, st.Images(), live, o, &imageProblems)
+		var l *plan.Live
+		if o.ResolveImage == plan.ResolveChanged {
+			if <-liveRead; liveErr != nil {
+				return
+			}
+			l = live
 		}
+		images = resolveImages(ctx, resolver, st.Images(), l, o, &imageProblems)
 	})
 	// Conversion needs no engine (config/secret IDs are filled in below).
 	endConvert := tm.Begin("convert")
