@@ -250,8 +250,8 @@ func TestEngineRestartedMidDeployE2E(t *testing.T) {
 	}
 	code, out = run.wait(t, 2*time.Minute)
 	t.Logf("deploy --atomic with the engine gone (exit %d):\n%s", code, out)
-	if code == 0 || !strings.Contains(out, "stopped answering during the run") {
-		t.Errorf("with the engine gone: exit %d, want a failure that says the engine cannot be reached", code)
+	if code != 1 || !strings.Contains(out, "stopped answering during the run") {
+		t.Errorf("with the engine gone: exit %d, want 1 and a failure that says the engine cannot be reached", code)
 	}
 	if err := fb.bed.Start(0); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -165,6 +166,15 @@ func TestWatchStatusPageE2E(t *testing.T) {
 	shot := filepath.Join(t.TempDir(), "status.png")
 	if err := browser.Screenshot(shot); err != nil {
 		t.Fatal(err)
+	}
+	if f, err := os.Open(shot); err != nil {
+		t.Error(err)
+	} else {
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width < 100 || cfg.Height < 100 {
+			t.Errorf("screenshot %s is no picture of the page: %v, %dx%d", shot, err, cfg.Width, cfg.Height)
+		}
 	}
 	t.Logf("screenshot: %s", shot)
 	if dst := os.Getenv("DECKHAND_STATUS_SCREENSHOT"); dst != "" {
