@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/deckhand/deckhand/stack/deploy"
 	"github.com/deckhand/deckhand/stack/plan"
@@ -71,7 +72,12 @@ converge (rolled back or timed out).`,
 			return runRollback(cmd.Context(), args[0], o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	fs := cmd.Flags()
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+// addFlags binds the flags of rollback to o.
+func (o *rollbackOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.detach, "detach", false, "return after requesting the rollback, without waiting")
 	fs.DurationVar(&o.opts.Timeout, "timeout", 5*time.Minute, "how long to wait for convergence")
 	fs.DurationVar(&o.opts.PendingTimeout, "pending-timeout", deploy.DefaultPendingTimeout, "fail when a task stays pending this long because swarm cannot schedule it")
@@ -83,7 +89,6 @@ converge (rolled back or timed out).`,
 	fs.IntVar(&o.deploy.Parallel, "parallel", 8, "with --to: concurrent engine writes and registry lookups")
 	addKeepRevisionsFlag(fs, &o.revs)
 	addLockTimeoutFlag(fs, &o.lock)
-	return cmd
 }
 
 // checkFlags refuses flags that only make sense with --to, or not with it.
@@ -129,11 +134,8 @@ func runRollback(ctx context.Context, namespace string, o rollbackOptions, out, 
 
 // runRollbackTo restores the whole stack to a recorded revision.
 func runRollbackTo(ctx context.Context, namespace string, o rollbackOptions, out, errw io.Writer) error {
-	mode, err := plan.ParseResolveMode(o.resolve)
+	d, err := o.restoreOptions()
 	if err != nil {
-		return fmt.Errorf("unknown --resolve-image %q: use always, changed or never", o.resolve)
-	}
-	if o.deploy.Revision, err = o.revs.revisionOptions(); err != nil {
 		return err
 	}
 	c, err := connectStack(ctx, o.target, o.format, namespace)
@@ -148,12 +150,27 @@ func runRollbackTo(ctx context.Context, namespace string, o rollbackOptions, out
 		return err
 	}
 	defer release()
-	if _, err := recoverUnfinished(ctx, c, namespace, false, o.deploy, progress); err != nil {
+	if _, err := recoverUnfinished(ctx, c, namespace, false, d, progress); err != nil {
 		return err
 	}
-	d := o.deploy
-	d.ResolveImage, d.Timeout, d.Auth = mode, o.opts.Timeout, newRegistryAuth(c.Config).Encode
+	d.Auth = newRegistryAuth(c.Config).Encode
 	d.Out, d.Progress, d.Logger = progress, newWaitDisplay(progress), slog.Default()
 	res, err := deploy.RollbackTo(ctx, c, namespace, o.to, d)
 	return writeResult(out, o.format, c, res, err)
+}
+
+// restoreOptions are the deploy options rollback --to runs with, from its
+// flags: the wait's --timeout and --pending-timeout are the same flags as
+// without --to.
+func (o rollbackOptions) restoreOptions() (deploy.Options, error) {
+	mode, err := plan.ParseResolveMode(o.resolve)
+	if err != nil {
+		return deploy.Options{}, fmt.Errorf("unknown --resolve-image %q: use always, changed or never", o.resolve)
+	}
+	d := o.deploy
+	if d.Revision, err = o.revs.revisionOptions(); err != nil {
+		return deploy.Options{}, err
+	}
+	d.ResolveImage, d.Timeout, d.PendingTimeout = mode, o.opts.Timeout, o.opts.PendingTimeout
+	return d, nil
 }
