@@ -303,3 +303,66 @@ func TestHistoryOfADockerStackE2E(t *testing.T) {
 		t.Errorf("history after deckhand's first deploy: exit %d\n%s", code, out)
 	}
 }
+
+// driftStack is web, placed on nodes of role ${ROLE} (manager by default),
+// and idle, with no replicas.
+const driftStack = `services:
+  web:
+    image: ${IMAGE}
+    deploy:
+      placement:
+        constraints:
+          - node.role == ${ROLE:-manager}
+      update_config:
+        order: start-first
+        monitor: 1s
+  idle:
+    image: ${IMAGE}
+    deploy:
+      replicas: 0
+`
+
+// writeDriftStack writes driftStack to a new directory and returns the file.
+func writeDriftStack(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(file, []byte(driftStack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestDiffFindsDriftE2E changes the live stack behind deckhand's back, as
+// docker service scale would: diff against the live stack names the
+// service and the field and exits 2, and status says the stack runs none
+// of the recorded revisions. Without drift, diff exits 0.
+func TestDiffFindsDriftE2E(t *testing.T) {
+	c, name, _, run := cliStack(t)
+	file := writeDriftStack(t)
+	if code, out, errw := run("deploy", "--with-registry-auth", "--timeout", "2m", "-c", file, name); code != 0 || !strings.Contains(out, "; revision 1") {
+		t.Fatalf("deploy: exit %d, want 0 and revision 1\n%s%s", code, out, errw)
+	}
+	if code, out, errw := run("diff", "--detailed-exitcode", name, "1"); code != 0 || !strings.Contains(out, "0 changed, 0 removed, 2 unchanged") {
+		t.Errorf("diff 1 without drift: exit %d, want 0 and nothing changed\n%s%s", code, out, errw)
+	}
+
+	scaleService(t, c, name+"_web", 2)
+	code, out, errw := run("diff", "--detailed-exitcode", name, "1")
+	if code != 2 || !strings.Contains(out, "1 changed, 0 removed, 1 unchanged") || !strings.Contains(out, "~ service "+name+"_web\n      replicas: 1 -> 2\n") {
+		t.Errorf("diff 1 after web was scaled to 2: exit %d, want 2 and web's replicas\n%s%s", code, out, errw)
+	}
+	if strings.Contains(out, name+"_idle") {
+		t.Errorf("diff names idle, which nobody changed:\n%s", out)
+	}
+	var d deploy.StackDiff
+	if _, out, _ := run("diff", "--format", "json", name, "1"); json.Unmarshal([]byte(out), &d) != nil || d.To != 0 || len(d.Changes) != 1 ||
+		d.Changes[0].Name != name+"_web" || len(d.Changes[0].Diff) != 1 || d.Changes[0].Diff[0].Field != "replicas" {
+		t.Errorf("diff --format json: %+v\n%s", d, out)
+	}
+	// Exit 3 while the second task starts, 0 once it runs; the revision
+	// line is the same.
+	code, out, errw = run("status", name)
+	if code == 1 || !strings.Contains(out, "revision: the live stack matches none of the 1 recorded; latest 1 (deploy by ") || !strings.Contains(out, "see deckhand diff "+name+" 1") {
+		t.Errorf("status after the drift: exit %d\n%s%s", code, out, errw)
+	}
+}
