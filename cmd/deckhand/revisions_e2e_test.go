@@ -304,8 +304,9 @@ func TestHistoryOfADockerStackE2E(t *testing.T) {
 	}
 }
 
-// driftStack is web, placed on nodes of role ${ROLE} (manager by default),
-// and idle, with no replicas.
+// driftStack is web, placed on nodes of role ${ROLE} (manager by default;
+// worker: no node of the test swarms, so its tasks stay pending), and idle,
+// with no replicas.
 const driftStack = `services:
   web:
     image: ${IMAGE}
@@ -364,5 +365,58 @@ func TestDiffFindsDriftE2E(t *testing.T) {
 	code, out, errw = run("status", name)
 	if code == 1 || !strings.Contains(out, "revision: the live stack matches none of the 1 recorded; latest 1 (deploy by ") || !strings.Contains(out, "see deckhand diff "+name+" 1") {
 		t.Errorf("status after the drift: exit %d\n%s%s", code, out, errw)
+	}
+}
+
+// TestRollbackToAtomicFailsE2E rolls back with --atomic to a revision that
+// cannot converge now (its web may only run on a worker, and the swarm has
+// none): exit 3 once --pending-timeout has passed, every service back on
+// the spec it had before, the JSON result lists what the undo restored, and
+// the run's revision records "rolled back".
+func TestRollbackToAtomicFailsE2E(t *testing.T) {
+	c, name, _, run := cliStack(t)
+	file := writeDriftStack(t)
+	t.Setenv("ROLE", "worker")
+	if code, out, errw := run("deploy", "--detach", "--with-registry-auth", "-c", file, name); code != 0 || !strings.Contains(out, "; revision 1") {
+		t.Fatalf("deploy of revision 1, detached: exit %d\n%s%s", code, out, errw)
+	}
+	t.Setenv("ROLE", "manager")
+	if code, out, errw := run("deploy", "--with-registry-auth", "--timeout", "2m", "-c", file, name); code != 0 || !strings.Contains(out, "; revision 2") {
+		t.Fatalf("deploy of revision 2: exit %d\n%s%s", code, out, errw)
+	}
+	assertRunsRevision(t, c, name, 2)
+
+	// --timeout is far beyond --pending-timeout: a web that timed out
+	// instead of being unschedulable means --pending-timeout was ignored.
+	code, out, errw := run("rollback", "--to", "1", "--atomic", "--with-registry-auth", "--timeout", "45s", "--pending-timeout", "3s", "--format", "json", name)
+	if code != 3 {
+		t.Errorf("rollback --to 1 --atomic: exit %d, want 3\n%s%s", code, out, errw)
+	}
+	var res deploy.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("rollback --format json printed no JSON: %v\n%s%s", err, out, errw)
+	}
+	web := name + "_web"
+	if res.Outcome != deploy.OutcomeNotConverged || res.Revision != 3 || len(res.Changes) != 1 || res.Changes[0].Name != web {
+		t.Errorf("result: outcome %q, revision %d, changes %+v; want not converged, 3, web updated", res.Outcome, res.Revision, res.Changes)
+	}
+	if i := slices.IndexFunc(res.Services, func(s deploy.ServiceResult) bool { return s.Service == web }); i < 0 || res.Services[i].Outcome != deploy.OutcomeUnschedulable {
+		t.Errorf("services %+v: want web unschedulable", res.Services)
+	}
+	if !slices.Contains(res.Undone, "restored service "+web) || !slices.Contains(res.Undone, "service "+web+" converged on its previous spec") {
+		t.Errorf("atomic_undo %q: want web restored and converged", res.Undone)
+	}
+	assertRunsRevision(t, c, name, 2)
+
+	var h deploy.History
+	_, out, errw = run("history", "--format", "json", name)
+	if err := json.Unmarshal([]byte(out), &h); err != nil || len(h.Revisions) != 3 {
+		t.Fatalf("history --format json: %v, want 3 revisions\n%s%s", err, out, errw)
+	}
+	if r := h.Revisions[2]; r.Number != 3 || r.Action != revision.ActionRollback || r.From != "1" || r.Outcome != revision.OutcomeRolledBack {
+		t.Errorf("revision 3: %d, %s to %q, %q; want a rollback to 1, rolled back", r.Number, r.Action, r.From, r.Outcome)
+	}
+	if code, out, errw := run("status", name); code != 0 || !strings.Contains(out, "revision: 2 (deploy by ") || !strings.Contains(out, "latest:   3 (rollback to 1 by ") {
+		t.Errorf("status after the failed rollback: exit %d, want 0, running 2, latest 3\n%s%s", code, out, errw)
 	}
 }
