@@ -3,6 +3,8 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -108,11 +110,39 @@ func TestDeployRecordsARevisionPerChangeAndNothingForANoOp(t *testing.T) {
 	if len(rev.Configs) != 1 || !strings.HasPrefix(rev.Configs[0], "demo_motd_") {
 		t.Errorf("revision 2 configs = %v", rev.Configs)
 	}
-	if !strings.Contains(rev.Rendered, "image: 127.0.0.1:5000/svc:2@"+testDigest2.String()) || strings.Contains(rev.Rendered, "tok") && !strings.Contains(rev.Rendered, "API_TOKEN") {
+	if !strings.Contains(rev.Rendered, "image: 127.0.0.1:5000/svc:2@"+testDigest2.String()) {
 		t.Errorf("revision 2 rendered:\n%s", rev.Rendered)
 	}
 	if !strings.HasPrefix(rev.FilesDigest, "sha256:") || rev.FilesDigest == revs[0].FilesDigest {
 		t.Errorf("files digests %q, %q", revs[0].FilesDigest, rev.FilesDigest)
+	}
+}
+
+// TestRevisionNeverHoldsASecretValue: the record names the secret's
+// version, never its value, in plain or in base64 (how JSON writes bytes).
+func TestRevisionNeverHoldsASecretValue(t *testing.T) {
+	ctx := context.Background()
+	f := engineWithImage()
+	var out bytes.Buffer
+	const value = "hunter2-never-recorded"
+	if _, err := Deploy(ctx, f, loadInput(t, "demo", "secret.yml", map[string]string{"IMAGE": testImage, "TOKEN": value}), recording(&out, 0)); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := record.List(ctx, f, "demo", record.KindRevision)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records: %d, %v", len(recs), err)
+	}
+	var raw json.RawMessage
+	if err := recs[0].Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(`"demo_token_`)) {
+		t.Errorf("the record does not name the secret's version:\n%s", raw)
+	}
+	for _, v := range []string{value, base64.StdEncoding.EncodeToString([]byte(value))} {
+		if bytes.Contains(raw, []byte(v)) {
+			t.Errorf("the record holds the secret's value as %q:\n%s", v, raw)
+		}
 	}
 }
 
