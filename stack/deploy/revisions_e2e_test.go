@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/moby/moby/client"
@@ -37,10 +38,16 @@ configs:
     content: ${MOTD:-hello}
 `
 
-func loadQuiet(t testing.TB, name string, env map[string]string) *compose.Stack {
+// quietSecretStack is quietStack whose web also uses a secret: a version
+// per TOKEN.
+var quietSecretStack = strings.Replace(quietStack, "    deploy:\n", "    secrets:\n      - token\n    deploy:\n", 1) +
+	"secrets:\n  token:\n    environment: TOKEN\n"
+
+// loadQuiet loads doc (quietStack or quietSecretStack) as stack name.
+func loadQuiet(t testing.TB, name, doc string, env map[string]string) *compose.Stack {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "stack.yml")
-	if err := os.WriteFile(file, []byte(quietStack), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	st, err := compose.Load(context.Background(), compose.Options{Name: name, Files: []string{file}, Environ: env})
@@ -63,7 +70,7 @@ func TestE2EHistoryOnEveryManager(t *testing.T) {
 	var out bytes.Buffer
 	o := Options{ResolveImage: plan.ResolveNever, Wait: false, Out: &out, Revision: recordingOn("node1")}
 	for _, v := range []string{"1", "2", "3"} {
-		st := loadQuiet(t, "hist", map[string]string{"IMAGE": "127.0.0.1:5000/never-pulled:1", "VERSION": v, "MOTD": "motd " + v})
+		st := loadQuiet(t, "hist", quietStack, map[string]string{"IMAGE": "127.0.0.1:5000/never-pulled:1", "VERSION": v, "MOTD": "motd " + v})
 		if _, err := Deploy(ctx, bed.Client(0), st, o); err != nil {
 			t.Fatalf("deploy %s through node1: %v\n%s", v, err, out.String())
 		}
@@ -102,34 +109,64 @@ func TestE2EHistoryOnEveryManager(t *testing.T) {
 }
 
 // TestE2EKeepRevisionsPrunesRecordsNotVersionsTheyUse: --keep-revisions
-// removes old records; --prune removes only versions no kept revision uses,
-// and a kept revision can still be restored.
+// removes old records; --prune removes only config and secret versions no
+// kept revision uses, and a kept revision can still be restored.
 func TestE2EKeepRevisionsPrunesRecordsNotVersionsTheyUse(t *testing.T) {
 	e := newE2E(t)
 	ctx := context.Background()
 	name := testenv.UniqueName(t)
 	removeStackOnCleanup(t, e.c, name)
 	var out bytes.Buffer
+	secretOf := map[string]string{} // MOTD -> the secret version its deploy recorded
 	deploy := func(motd string, keep int) {
 		t.Helper()
 		o := e.options(t, &out)
 		o.Prune, o.KeepVersions, o.Revision = true, 0, &RevisionOptions{Keep: keep}
-		if _, err := Deploy(ctx, e.c, loadQuiet(t, name, map[string]string{"IMAGE": e.image, "MOTD": motd}), o); err != nil {
+		env := map[string]string{"IMAGE": e.image, "MOTD": motd, "TOKEN": "token " + motd}
+		res, err := Deploy(ctx, e.c, loadQuiet(t, name, quietSecretStack, env), o)
+		if err != nil {
 			t.Fatalf("deploy %s: %v\n%s", motd, err, out.String())
 		}
-	}
-	versions := func() []string {
-		t.Helper()
-		res, err := e.c.ConfigList(ctx, client.ConfigListOptions{Filters: make(client.Filters).Add("label", compose.LabelStack+"="+name)})
+		revs, err := Revisions(ctx, e.c, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, c := range res.Items {
-			got = append(got, string(c.Spec.Data))
+		rev, err := revision.Find(revs, name, res.Revision)
+		if err != nil || len(rev.Secrets) != 1 {
+			t.Fatalf("deploy %s: revision %d, %v: want one secret version", motd, res.Revision, err)
 		}
-		slices.Sort(got)
-		return got
+		secretOf[motd] = rev.Secrets[0]
+	}
+	secretsOf := func(motds ...string) []string {
+		var out []string
+		for _, m := range motds {
+			out = append(out, secretOf[m])
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	// versions lists the stack's config versions by content and its
+	// secret versions by name.
+	versions := func() (configs, secrets []string) {
+		t.Helper()
+		f := make(client.Filters).Add("label", compose.LabelStack+"="+name)
+		cs, err := e.c.ConfigList(ctx, client.ConfigListOptions{Filters: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss, err := e.c.SecretList(ctx, client.SecretListOptions{Filters: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs.Items {
+			configs = append(configs, string(c.Spec.Data))
+		}
+		for _, s := range ss.Items {
+			secrets = append(secrets, s.Spec.Name)
+		}
+		slices.Sort(configs)
+		slices.Sort(secrets)
+		return configs, secrets
 	}
 	records := func() []int {
 		t.Helper()
@@ -146,15 +183,23 @@ func TestE2EKeepRevisionsPrunesRecordsNotVersionsTheyUse(t *testing.T) {
 	for _, m := range []string{"a", "b", "c"} {
 		deploy(m, 3)
 	}
-	if got := versions(); !slices.Equal(got, []string{"a", "b", "c"}) {
-		t.Errorf("versions %v, want a b c: each is used by one of the 3 kept revisions", got)
+	configs, secrets := versions()
+	if !slices.Equal(configs, []string{"a", "b", "c"}) {
+		t.Errorf("versions %v, want a b c: each is used by one of the 3 kept revisions", configs)
+	}
+	if want := secretsOf("a", "b", "c"); len(want) != 3 || !slices.Equal(secrets, want) {
+		t.Errorf("secret versions %v, want %v: each is used by one of the 3 kept revisions", secrets, want)
 	}
 	deploy("d", 2)
 	if got, want := records(), []int{3, 4}; !slices.Equal(got, want) {
 		t.Errorf("records %v, want %v", got, want)
 	}
-	if got := versions(); !slices.Equal(got, []string{"c", "d"}) {
-		t.Errorf("versions %v, want c d", got)
+	configs, secrets = versions()
+	if !slices.Equal(configs, []string{"c", "d"}) {
+		t.Errorf("versions %v, want c d", configs)
+	}
+	if want := secretsOf("c", "d"); len(want) != 2 || !slices.Equal(secrets, want) {
+		t.Errorf("secret versions %v, want those of c and d %v", secrets, want)
 	}
 	o := e.options(t, &out)
 	o.Revision = &RevisionOptions{Keep: 2}
