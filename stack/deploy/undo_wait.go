@@ -22,7 +22,7 @@ func undoAndWait(api API, applied *Applied, ao ApplyOptions, o Options) ([]strin
 	// Its own context, like Undo: it also runs after Ctrl-C.
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
-	outcomes := Wait(ctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, Logger: o.Logger})
+	outcomes := Wait(ctx, api, ids, WaitOptions{Progress: o.Progress, Interval: o.WaitInterval, Settle: o.Settle, PendingTimeout: o.PendingTimeout, Logger: o.Logger})
 	slices.SortFunc(outcomes, func(a, b ServiceOutcome) int { return strings.Compare(a.Name, b.Name) })
 	var failed []string
 	for _, oc := range outcomes {
