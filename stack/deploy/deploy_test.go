@@ -568,6 +568,8 @@ func TestAssess(t *testing.T) {
 	two := uint64(2)
 	running := swarm.Task{DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning}}
 	complete := swarm.Task{DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateComplete}}
+	failed := swarm.Task{DesiredState: swarm.TaskStateShutdown, Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (1)"}}
+	one, minute := uint64(1), time.Minute
 	svc := func(mod func(*swarm.Service)) swarm.Service {
 		s := swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &two}}}}
 		mod(&s)
@@ -602,6 +604,19 @@ func TestAssess(t *testing.T) {
 		{"failed task is retried", svc(func(s *swarm.Service) {
 			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure}
 		}), []swarm.Task{slot(complete, 1), slot(swarm.Task{DesiredState: swarm.TaskStateShutdown, Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "exit 1"}}, 2)}, stateProgressing},
+		{"max_attempts used up", svc(func(s *swarm.Service) {
+			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, MaxAttempts: &one}
+		}), []swarm.Task{slot(running, 1), slot(failed, 2), slot(failed, 2)}, stateFailed},
+		{"max_attempts left", svc(func(s *swarm.Service) {
+			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, MaxAttempts: &one}
+		}), []swarm.Task{slot(running, 1), slot(failed, 2), slot(running, 2)}, stateProgressing},
+		{"max_attempts within a window: swarm tries again later", svc(func(s *swarm.Service) {
+			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, MaxAttempts: &one, Window: &minute}
+		}), []swarm.Task{slot(running, 1), slot(failed, 2), slot(failed, 2)}, stateProgressing},
+		{"a job's earlier run is not this one", swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}}, JobStatus: &swarm.JobStatus{JobIteration: swarm.Version{Index: 9}}},
+			[]swarm.Task{func() swarm.Task { t := slot(complete, 0); t.JobIteration = &swarm.Version{Index: 5}; return t }()}, stateProgressing},
+		{"a job's run completed", swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}}, JobStatus: &swarm.JobStatus{JobIteration: swarm.Version{Index: 9}}},
+			[]swarm.Task{func() swarm.Task { t := slot(complete, 0); t.JobIteration = &swarm.Version{Index: 9}; return t }()}, stateDone},
 		{"global, nothing placed yet", swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{Global: &swarm.GlobalService{}}}}, nil, stateProgressing},
 		{"global running", swarm.Service{Spec: swarm.ServiceSpec{Mode: swarm.ServiceMode{Global: &swarm.GlobalService{}}}}, []swarm.Task{func() swarm.Task { t := running; t.NodeID = "n1"; return t }()}, stateConverged},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -39,10 +40,13 @@ type fakeEngine struct {
 	notSwarm bool
 
 	// behaviour of tasks per service name: "" (healthy), "rollback"
-	// (swarm rolls updates back), "paused" (swarm pauses updates), "stuck" (tasks never run),
-	// "unschedulable" (tasks stay pending: no suitable node), "fail" (a
-	// job's task exits 3; jobs otherwise complete).
+	// (swarm rolls updates back), "paused" (swarm pauses updates), "stuck"
+	// (tasks never run), "unschedulable" (tasks stay pending: no suitable
+	// node), "fail" (every attempt of a job's task exits 3), "flaky" (its
+	// first two attempts do); jobs otherwise complete.
 	behaviour map[string]string
+	// jobRuns are the attempts of the failing or flaky jobs, by service ID.
+	jobRuns map[string]jobRun
 
 	// nodes, when set, is what NodeList answers instead of one healthy leader.
 	nodes []swarm.Node
@@ -57,7 +61,7 @@ func newFakeEngine() *fakeEngine {
 		services: map[string]*swarm.Service{}, networks: map[string]network.Summary{},
 		configs: map[string]swarm.Config{}, secrets: map[string]swarm.Secret{},
 		external: map[string]string{}, images: map[string]digest.Digest{}, authSeen: map[string][]string{},
-		fail: map[string]error{}, behaviour: map[string]string{},
+		fail: map[string]error{}, behaviour: map[string]string{}, jobRuns: map[string]jobRun{},
 	}
 }
 
@@ -457,15 +461,13 @@ func (f *fakeEngine) TaskList(_ context.Context, o client.TaskListOptions) (clie
 		if m := s.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
 			n = *m.Replicas
 		}
+		if isJob(s.Spec) {
+			r.Items = append(r.Items, f.jobTasks(s, len(o.Filters["_up-to-date"]) > 0)...)
+			continue
+		}
 		for slot := range n {
 			t := swarm.Task{ID: fmt.Sprintf("%s-task%d", id, slot), ServiceID: id, Slot: int(slot + 1), DesiredState: swarm.TaskStateRunning,
 				Status: swarm.TaskStatus{State: swarm.TaskStateRunning}}
-			if isJob(s.Spec) {
-				t.DesiredState, t.Status = swarm.TaskStateComplete, swarm.TaskStatus{State: swarm.TaskStateComplete}
-				if f.behaviour[s.Spec.Name] == "fail" {
-					t.Status = swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "task: non-zero exit (3)"}
-				}
-			}
 			switch f.behaviour[s.Spec.Name] {
 			case "stuck":
 				t.Status = swarm.TaskStatus{State: swarm.TaskStateStarting, Err: "health check never passed"}
@@ -481,6 +483,56 @@ func (f *fakeEngine) TaskList(_ context.Context, o client.TaskListOptions) (clie
 	}
 	slices.SortFunc(r.Items, func(a, b swarm.Task) int { return strings.Compare(a.ID, b.ID) })
 	return r, nil
+}
+
+// jobRun is how many attempts of a job's spec version have ended.
+type jobRun struct {
+	version uint64
+	ended   int
+}
+
+// jobTasks are the tasks of a job (one slot) as swarm leaves them: one
+// completed task, or, for a failing or flaky job, its attempts so far, each
+// poll of a wait (poll) ending the running one. Swarm starts another
+// after a failure unless the restart condition is none or the slot has had
+// max_attempts restarts for the spec. Call with f.mu held.
+func (f *fakeEngine) jobTasks(s *swarm.Service, poll bool) []swarm.Task {
+	task := func(n int, state swarm.TaskState, err string) swarm.Task {
+		return swarm.Task{ID: fmt.Sprintf("%s-task1-try%d", s.ID, n), ServiceID: s.ID, Slot: 1, Meta: swarm.Meta{Version: swarm.Version{Index: uint64(n)}},
+			DesiredState: swarm.TaskStateComplete, Status: swarm.TaskStatus{State: state, Err: err}}
+	}
+	failing := map[string]int{"fail": math.MaxInt, "flaky": 2}[f.behaviour[s.Spec.Name]]
+	if failing == 0 {
+		return []swarm.Task{task(1, swarm.TaskStateComplete, "")}
+	}
+	restarts := math.MaxInt
+	if rp := s.Spec.TaskTemplate.RestartPolicy; rp != nil && rp.Condition == swarm.RestartPolicyConditionNone {
+		restarts = 0
+	} else if rp != nil && rp.MaxAttempts != nil && *rp.MaxAttempts > 0 {
+		restarts = int(*rp.MaxAttempts)
+	}
+	run := f.jobRuns[s.ID]
+	if run.version != s.Version.Index {
+		run = jobRun{version: s.Version.Index}
+	}
+	// An attempt runs until the last one completed or swarm restarts no more.
+	running := func() bool { return run.ended == 0 || (run.ended <= failing && run.ended <= restarts) }
+	if poll && running() {
+		run.ended++
+	}
+	f.jobRuns[s.ID] = run
+	var out []swarm.Task
+	for n := 1; n <= run.ended; n++ {
+		if n <= failing {
+			out = append(out, task(n, swarm.TaskStateFailed, "task: non-zero exit (3)"))
+		} else {
+			out = append(out, task(n, swarm.TaskStateComplete, ""))
+		}
+	}
+	if running() {
+		out = append(out, task(run.ended+1, swarm.TaskStateStarting, ""))
+	}
+	return out
 }
 
 // networkIDs stores network attachments by ID, as the engine does. Call with f.mu held.

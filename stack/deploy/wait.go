@@ -411,15 +411,14 @@ func assess(svc swarm.Service, tasks []swarm.Task) progress {
 	}
 	mode := svc.Spec.Mode
 	job := mode.ReplicatedJob != nil || mode.GlobalJob != nil
-	latest := latestTasks(tasks, mode.Global != nil || mode.GlobalJob != nil)
-	if rp := svc.Spec.TaskTemplate.RestartPolicy; rp != nil && rp.Condition == swarm.RestartPolicyConditionNone {
-		// Swarm will not retry: a failed task is final.
-		for _, t := range latest {
-			if t.Status.State == swarm.TaskStateFailed || t.Status.State == swarm.TaskStateRejected {
-				return progress{state: stateFailed, message: fmt.Sprintf("task %s %s and its restart condition is none: %s", shortID(t.ID), t.Status.State, t.Status.Err)}
-			}
-		}
+	global := mode.Global != nil || mode.GlobalJob != nil
+	if job {
+		tasks = currentIteration(svc, tasks)
 	}
+	if msg := failedForGood(svc.Spec, tasks, global, job); msg != "" {
+		return progress{state: stateFailed, message: msg}
+	}
+	latest := latestTasks(tasks, global)
 	completed := 0
 	for _, t := range latest {
 		if t.Status.State == swarm.TaskStatePending && t.Status.Err != "" && t.DesiredState != swarm.TaskStateShutdown {
@@ -467,14 +466,98 @@ func assess(svc swarm.Service, tasks []swarm.Task) progress {
 	return p
 }
 
+// brokenJobAttempts is how many times a job's task may fail for one spec
+// before the wait gives up on it when its restart policy sets no
+// max_attempts: a migration that failed three times is broken, yet swarm
+// would retry it forever, one restart delay apart, until --timeout. Three
+// leaves room for a flaky first attempt and stays within swarm's default
+// task history of five tasks per slot, so the failures are still listed.
+const brokenJobAttempts = 3
+
+// attemptLimit is how many failed tasks of one spec in one slot (a node,
+// for global services) end the wait, and why; 0 when the wait goes on
+// until its timeout. It follows swarmkit's restart supervisor
+// (manager/orchestrator/restart/restart.go, shouldRestart): condition none
+// never restarts a task; condition any restarts a job's task only when it
+// failed, as on-failure does; max_attempts 0 restarts without end; otherwise
+// a slot gets max_attempts restarts for the spec, so the failure after them
+// is the last, unless a window is set: swarm then counts only the restarts
+// inside it and may try again later. A job is broken either way once it
+// failed that often or, without max_attempts, brokenJobAttempts times.
+func attemptLimit(spec swarm.ServiceSpec, job bool) (int, string) {
+	rp := spec.TaskTemplate.RestartPolicy
+	if rp == nil {
+		rp = &swarm.RestartPolicy{} // swarm's default: condition any, no max_attempts
+	}
+	var maxAttempts uint64
+	if rp.MaxAttempts != nil {
+		maxAttempts = *rp.MaxAttempts
+	}
+	windowed := rp.Window != nil && *rp.Window > 0
+	switch {
+	case rp.Condition == swarm.RestartPolicyConditionNone:
+		return 1, "its restart condition is none"
+	case maxAttempts > 0 && (job || !windowed):
+		return int(maxAttempts) + 1, fmt.Sprintf("its restart_policy allows no more (max_attempts %d)", maxAttempts)
+	case job:
+		return brokenJobAttempts, fmt.Sprintf("deckhand stops waiting for a job after %d failures, though swarm goes on retrying it (its restart_policy sets no max_attempts): fix the job and deploy again", brokenJobAttempts)
+	}
+	return 0, ""
+}
+
+// failedForGood describes the slot whose failed tasks reached the service's
+// attempt limit, with the newest failure's error; "" when none did.
+func failedForGood(spec swarm.ServiceSpec, tasks []swarm.Task, global, job bool) string {
+	limit, why := attemptLimit(spec, job)
+	if limit == 0 {
+		return ""
+	}
+	failed := map[string][]swarm.Task{}
+	for _, t := range tasks {
+		if t.Status.State == swarm.TaskStateFailed || t.Status.State == swarm.TaskStateRejected {
+			key := slotKey(t, global)
+			failed[key] = append(failed[key], t)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(failed)) {
+		ts := failed[key]
+		if len(ts) < limit {
+			continue
+		}
+		last := slices.MaxFunc(ts, func(a, b swarm.Task) int { return cmp.Compare(a.Meta.Version.Index, b.Meta.Version.Index) })
+		if limit == 1 {
+			return fmt.Sprintf("task %s %s and %s: %s", shortID(last.ID), last.Status.State, why, last.Status.Err)
+		}
+		return fmt.Sprintf("its task failed %d times, the last time (task %s, %s) with %s; %s", len(ts), shortID(last.ID), last.Status.State, last.Status.Err, why)
+	}
+	return ""
+}
+
+// currentIteration drops a job's tasks from its earlier runs: a job whose
+// spec went back to an earlier one (an undo) lists that run's tasks as up
+// to date too.
+func currentIteration(svc swarm.Service, tasks []swarm.Task) []swarm.Task {
+	if svc.JobStatus == nil {
+		return tasks
+	}
+	return slices.DeleteFunc(slices.Clone(tasks), func(t swarm.Task) bool {
+		return t.JobIteration != nil && t.JobIteration.Index != svc.JobStatus.JobIteration.Index
+	})
+}
+
+// slotKey is the slot a task fills: its number (replicated) or node (global).
+func slotKey(t swarm.Task, global bool) string {
+	if global {
+		return t.NodeID
+	}
+	return fmt.Sprint(t.Slot)
+}
+
 // latestTasks keeps the newest task per slot (replicated) or node (global).
 func latestTasks(tasks []swarm.Task, global bool) []swarm.Task {
 	newest := map[string]swarm.Task{}
 	for _, t := range tasks {
-		key := fmt.Sprint(t.Slot)
-		if global {
-			key = t.NodeID
-		}
+		key := slotKey(t, global)
 		if cur, ok := newest[key]; !ok || t.Meta.Version.Index > cur.Meta.Version.Index {
 			newest[key] = t
 		}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -72,12 +73,26 @@ func TestE2EWaves(t *testing.T) {
 	}
 
 	// A failing migration stops api and web; --atomic restores what ran.
+	// The job has swarm's default restart policy, which retries it forever:
+	// the gate gives up after brokenJobAttempts failures, long before the
+	// deploy's 3-minute --timeout.
 	apiSpec := stackServices(t, e.c, name)["api"].Spec
 	o := e.options(t, &out)
 	o.Atomic = true
+	start = time.Now()
 	res, err = Deploy(context.Background(), e.c, e.input(t, name, "waves.yml", map[string]string{"WEB": "3", "VERSION": "2", "MIGRATE_ARG": "-no-such-flag"}), o)
-	if err == nil || !strings.Contains(err.Error(), name+"_migrate") || !strings.Contains(err.Error(), "exit (2)") {
-		t.Fatalf("err = %v, want the migration's failure with its exit code\n%s", err, out.String())
+	took := time.Since(start)
+	t.Logf("the deploy with the failing job ended after %s (--timeout %s): %v", took.Round(time.Millisecond), o.Timeout, err)
+	if err == nil || exitCode(err) != 1 || res.Outcome != OutcomeFailed {
+		t.Fatalf("err = %v (exit %d), outcome %q: want a failed deploy\n%s", err, exitCode(err), res.Outcome, out.String())
+	}
+	for _, want := range []string{name + "_migrate", "exit (2)", fmt.Sprintf("failed %d times", brokenJobAttempts)} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v\nwant it to say %q", err, want)
+		}
+	}
+	if took > time.Minute {
+		t.Errorf("the failing job stopped the deploy after %s, want well before its %s --timeout", took, o.Timeout)
 	}
 	svcs := stackServices(t, e.c, name)
 	if got := svcs["api"].Spec.TaskTemplate.ContainerSpec.Env; !slices.Equal(got, apiSpec.TaskTemplate.ContainerSpec.Env) {

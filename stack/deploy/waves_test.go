@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // serviceWrites are the service creates and updates the engine saw, in order.
@@ -103,5 +106,67 @@ func TestStackWithoutDependsOnHasNoWaves(t *testing.T) {
 	}
 	if res.Waves != nil || strings.Contains(out.String(), "Wave") {
 		t.Errorf("a stack without depends_on ran waves: %+v\n%s", res.Waves, out.String())
+	}
+}
+
+// TestFailingJobGateByRestartPolicy: a job gate fails as soon as swarm will
+// not run the job again, and after brokenJobAttempts failures when swarm
+// would retry it forever; a job that succeeds within them passes.
+func TestFailingJobGateByRestartPolicy(t *testing.T) {
+	u := func(n uint64) *uint64 { return &n }
+	minute := types.Duration(time.Minute)
+	cases := []struct {
+		name      string
+		mode      string // deploy.mode of migrate; replicated-job when empty
+		behaviour string
+		policy    *types.RestartPolicy
+		attempts  int      // attempts of the job the deploy saw end
+		want      []string // in the error; none: the deploy succeeds
+	}{
+		{"swarm's default retries forever", "", "fail", nil, 3, []string{"failed 3 times", "non-zero exit (3)", "sets no max_attempts", "fix the job"}},
+		{"any without max_attempts", "", "fail", &types.RestartPolicy{Condition: "any"}, 3, []string{"failed 3 times", "sets no max_attempts"}},
+		{"on-failure without max_attempts", "", "fail", &types.RestartPolicy{Condition: "on-failure"}, 3, []string{"failed 3 times", "sets no max_attempts"}},
+		{"global job, swarm's default", "global-job", "fail", nil, 3, []string{"failed 3 times", "sets no max_attempts"}},
+		{"none", "", "fail", &types.RestartPolicy{Condition: "none"}, 1, []string{"restart condition is none", "non-zero exit (3)"}},
+		{"on-failure, max_attempts 1", "", "fail", &types.RestartPolicy{Condition: "on-failure", MaxAttempts: u(1)}, 2, []string{"failed 2 times", "non-zero exit (3)", "allows no more (max_attempts 1)"}},
+		{"any, max_attempts 4: more than three", "", "fail", &types.RestartPolicy{Condition: "any", MaxAttempts: u(4)}, 5, []string{"failed 5 times", "max_attempts 4"}},
+		{"max_attempts within a window", "", "fail", &types.RestartPolicy{Condition: "on-failure", MaxAttempts: u(2), Window: &minute}, 3, []string{"failed 3 times", "max_attempts 2"}},
+		{"flaky, swarm's default", "", "flaky", nil, 3, nil},
+		{"flaky, max_attempts 1", "", "flaky", &types.RestartPolicy{Condition: "on-failure", MaxAttempts: u(1)}, 2, []string{"failed 2 times", "max_attempts 1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := engineWithImage()
+			f.behaviour["w_migrate"] = c.behaviour
+			in := loadInput(t, "w", "waves.yml", map[string]string{"IMAGE": testImage})
+			migrate := in.Project.Services["migrate"]
+			migrate.Deploy.RestartPolicy = c.policy
+			if c.mode != "" {
+				migrate.Deploy.Mode = c.mode
+			}
+			in.Project.Services["migrate"] = migrate
+			var out bytes.Buffer
+			_, err := Deploy(context.Background(), f, in, testOptions(&out))
+			if got := f.jobRuns[f.serviceByName("w_migrate").ID].ended; got != c.attempts {
+				t.Errorf("the deploy saw %d attempts of the job end, want %d", got, c.attempts)
+			}
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("deploy: %v\n%s", err, out.String())
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("the deploy passed a failed job's gate")
+			}
+			for _, w := range append(c.want, "w_migrate") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v\nwant it to say %q", err, w)
+				}
+			}
+			if slices.Contains(serviceWrites(f), "ServiceCreate w_api") {
+				t.Errorf("writes = %v: api was written after the failed job", serviceWrites(f))
+			}
+		})
 	}
 }
