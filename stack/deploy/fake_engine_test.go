@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -333,11 +334,13 @@ func engineDefaults(spec swarm.ServiceSpec) swarm.ServiceSpec {
 		spec.Mode.ReplicatedJob = &j
 	}
 	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
-		if *uc != nil && (*uc).FailureAction == "" {
-			c := **uc
-			c.FailureAction = swarm.UpdateFailureActionPause
-			*uc = &c
+		if *uc == nil {
+			continue
 		}
+		c := **uc
+		c.FailureAction = cmp.Or(c.FailureAction, swarm.UpdateFailureActionPause)
+		c.Order = cmp.Or(c.Order, swarm.UpdateOrderStopFirst)
+		*uc = &c
 	}
 	if spec.EndpointSpec == nil {
 		spec.EndpointSpec = &swarm.EndpointSpec{}

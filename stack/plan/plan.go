@@ -489,13 +489,20 @@ func normalizeSpec(spec swarm.ServiceSpec) map[string]any {
 		}
 		spec.Mode.ReplicatedJob = &j
 	}
-	// The engine fills in "pause", the default failure action.
+	// The engine fills in "pause", the default failure action, and
+	// "stop-first", the default order.
 	for _, uc := range []**swarm.UpdateConfig{&spec.UpdateConfig, &spec.RollbackConfig} {
-		if *uc != nil && (*uc).FailureAction == swarm.UpdateFailureActionPause {
-			c := **uc
-			c.FailureAction = ""
-			*uc = &c
+		if *uc == nil {
+			continue
 		}
+		c := **uc
+		if c.FailureAction == swarm.UpdateFailureActionPause {
+			c.FailureAction = ""
+		}
+		if c.Order == swarm.UpdateOrderStopFirst {
+			c.Order = ""
+		}
+		*uc = &c
 	}
 	if spec.TaskTemplate.Runtime == swarm.RuntimeContainer {
 		spec.TaskTemplate.Runtime = ""
