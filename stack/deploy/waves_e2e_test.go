@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
 	"github.com/deckhand/deckhand/internal/testenv"
@@ -103,5 +104,48 @@ func TestE2EWaves(t *testing.T) {
 	}
 	if env := strings.Join(svcs["web"].Spec.TaskTemplate.ContainerSpec.Env, ","); !strings.Contains(env, "WEB=2") {
 		t.Errorf("web was written after the failed job: %s", env)
+	}
+}
+
+// TestE2EAtomicRestoresEveryWave: a deploy that wrote waves 1 (db) and 2
+// (migrate) and fails in wave 3 (api never becomes healthy) restores, with
+// --atomic, what every wave changed.
+func TestE2EAtomicRestoresEveryWave(t *testing.T) {
+	e := newE2E(t)
+	name := testenv.UniqueName(t)
+	removeStackOnCleanup(t, e.c, name)
+	var out bytes.Buffer
+	if _, err := Deploy(context.Background(), e.c, e.input(t, name, "waves.yml", nil), e.options(t, &out)); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out.String())
+	}
+	before := stackServices(t, e.c, name)
+	o := e.options(t, &out)
+	o.Atomic = true
+	o.Timeout = 90 * time.Second
+	start := time.Now()
+	_, err := Deploy(context.Background(), e.c, e.input(t, name, "waves.yml", map[string]string{"DB": "2", "VERSION": "2", "API_UNHEALTHY": "1", "WEB": "2"}), o)
+	t.Logf("the deploy failing in wave 3 ended after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	if err == nil || !strings.Contains(err.Error(), "wave 4 of 4") || !strings.Contains(err.Error(), name+"_api") {
+		t.Fatalf("err = %v, want wave 4 held back by api\n%s", err, out.String())
+	}
+	after := stackServices(t, e.c, name)
+	env := func(spec *swarm.ServiceSpec) []string {
+		if spec == nil {
+			return nil
+		}
+		return spec.TaskTemplate.ContainerSpec.Env
+	}
+	for key, written := range map[string]string{"db": "DB=2", "migrate": "VERSION=2", "api": "VERSION=2"} {
+		now, was := after[key].Spec, before[key].Spec
+		if got, want := env(&now), env(&was); !slices.Equal(got, want) {
+			t.Errorf("%s env = %v, want it restored to %v", key, got, want)
+		}
+		// Its previous spec is the one this deploy wrote: the wave ran.
+		if prev := env(after[key].PreviousSpec); !slices.Contains(prev, written) {
+			t.Errorf("%s previous env = %v, want the written %s: its wave did not run", key, prev, written)
+		}
+	}
+	if got, want := after["web"].Version, before["web"].Version; got != want {
+		t.Errorf("web went from version %d to %d: wave 4 was written", want.Index, got.Index)
 	}
 }
