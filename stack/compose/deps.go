@@ -1,11 +1,14 @@
 package compose
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // Condition is what a service waits for of a dependency before it is written.
@@ -40,28 +43,83 @@ func (e *CycleError) Error() string {
 	return b.String()
 }
 
+// DependencyError is a depends_on entry deckhand cannot honour.
+type DependencyError struct {
+	Dependant string     // key of the service whose entry it is
+	Entry     Dependency // the entry
+	Problem   string     // what is wrong with it and how to fix it
+}
+
+func (e *DependencyError) Error() string {
+	return fmt.Sprintf("%s: service %q depends on %q: %s", e.Entry.Position, e.Dependant, e.Entry.Service, e.Problem)
+}
+
+// notInStack is the problem of an entry naming no service of the stack.
+const notInStack = "it is not a service of the stack (services with profiles are not deployed): add it under services:, or remove the entry"
+
 // takeDependencies moves depends_on from the project's services into
 // s.DependsOn, with positions, so that it never reaches a rendered stack or
-// a swarm spec. compose-go has refused cycles already.
-func (s *Stack) takeDependencies(srcs []source) {
+// a swarm spec. compose-go has refused cycles and required dependencies
+// on undefined services already; an optional one (required: false) on a
+// service that is not deployed is dropped with a warning, as compose skips
+// it. Waiting for a service that is no job to complete is an error, as
+// swarm never completes it.
+func (s *Stack) takeDependencies(srcs []source) error {
 	deps := map[string][]Dependency{}
-	for key, svc := range s.Project.Services {
-		if len(svc.DependsOn) == 0 {
-			continue
-		}
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(s.Project.Services)) {
+		svc := s.Project.Services[key]
 		for _, dep := range slices.Sorted(maps.Keys(svc.DependsOn)) {
 			cond := Condition(svc.DependsOn[dep].Condition)
 			if cond == "" {
 				cond = ConditionStarted
 			}
-			deps[key] = append(deps[key], Dependency{Service: dep, Condition: cond, Position: dependencyPosition(srcs, key, dep)})
+			d := Dependency{Service: dep, Condition: cond, Position: dependencyPosition(srcs, key, dep)}
+			target, ok := s.Project.Services[dep]
+			switch {
+			case !ok:
+				s.Warnings = append(s.Warnings, Warning{Position: d.Position, Service: key, Key: "depends_on",
+					Message: fmt.Sprintf("service %q depends on %q, which is not deployed (it has profiles or is not defined) and not required (required: false): deckhand does not wait for it", key, dep)})
+				continue
+			case cond == ConditionCompleted && !isJob(target):
+				errs = append(errs, &DependencyError{Dependant: key, Entry: d, Problem: fmt.Sprintf(
+					"it waits for %q to complete (%s), which only a job does: give %q deploy.mode: replicated-job, or depend on it with condition: service_started or service_healthy", dep, cond, dep)})
+			}
+			deps[key] = append(deps[key], d)
 		}
-		svc.DependsOn = nil
-		s.Project.Services[key] = svc
+		if svc.DependsOn != nil {
+			svc.DependsOn = nil
+			s.Project.Services[key] = svc
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	if len(deps) > 0 {
 		s.DependsOn = deps
 	}
+	return nil
+}
+
+// isJob reports whether a service runs to completion: a replicated or
+// global job.
+func isJob(svc types.ServiceConfig) bool {
+	return svc.Deploy != nil && (svc.Deploy.Mode == "replicated-job" || svc.Deploy.Mode == "global-job")
+}
+
+// undefinedRE matches compose-go's error for a required dependency on a
+// service that is not in the project, which names no file or line.
+var undefinedRE = regexp.MustCompile(`service "([^"]+)" depends on undefined service "([^"]+)"`)
+
+// undefinedDependency turns compose-go's error for a dependency on an
+// undefined service into a *DependencyError with the entry's position; nil
+// when err is no such error.
+func undefinedDependency(err error, srcs []source) *DependencyError {
+	m := undefinedRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil
+	}
+	return &DependencyError{Dependant: m[1], Entry: Dependency{Service: m[2], Position: dependencyPosition(srcs, m[1], m[2])}, Problem: notInStack}
 }
 
 // dependencyPosition is where service key names dep under depends_on: the

@@ -25,6 +25,7 @@ func TestDependsOnTakenFromProject(t *testing.T) {
     image: db:1
   migrate:
     image: m:1
+    deploy: {mode: replicated-job}
     depends_on:
       db: {condition: service_healthy}
   api:
@@ -54,12 +55,12 @@ func TestDependsOnTakenFromProject(t *testing.T) {
 		t.Errorf("rendered stack has depends_on:\n%s", doc)
 	}
 	want := map[string][]Dependency{
-		"migrate": {{Service: "db", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 7, Column: 7}}},
+		"migrate": {{Service: "db", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 8, Column: 7}}},
 		"api": {
-			{Service: "db", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 11, Column: 7}},
-			{Service: "migrate", Condition: ConditionCompleted, Position: Position{File: "stack.yml", Line: 13, Column: 7}},
+			{Service: "db", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 12, Column: 7}},
+			{Service: "migrate", Condition: ConditionCompleted, Position: Position{File: "stack.yml", Line: 14, Column: 7}},
 		},
-		"web": {{Service: "api", Condition: ConditionStarted, Position: Position{File: "stack.yml", Line: 17, Column: 5}}},
+		"web": {{Service: "api", Condition: ConditionStarted, Position: Position{File: "stack.yml", Line: 18, Column: 5}}},
 	}
 	for k, w := range want {
 		if !slices.Equal(st.DependsOn[k], w) {
@@ -128,5 +129,84 @@ func TestStrictSwarmAcceptsDependsOn(t *testing.T) {
 	}
 	if _, err := Load(context.Background(), Options{Name: "app", Files: []string{"stack.yml"}, WorkingDir: dir, StrictSwarm: true}); err != nil {
 		t.Fatalf("--strict-swarm refuses depends_on, which deckhand honours: %v", err)
+	}
+}
+
+func TestDependsOnUndefinedServiceNamesTheEntry(t *testing.T) {
+	for _, c := range []struct{ name, doc, at string }{
+		{"short form", "services:\n  a:\n    image: a:1\n    depends_on: [nope]\n", "stack.yml:4:5"},
+		{"long form", "services:\n  a:\n    image: a:1\n    depends_on:\n      nope: {condition: service_healthy}\n", "stack.yml:5:7"},
+		{"a service with profiles is not deployed", "services:\n  a:\n    image: a:1\n    depends_on:\n      nope: {condition: service_started}\n  nope:\n    image: n:1\n    profiles: [debug]\n", "stack.yml:5:7"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := loadFile(t, c.doc)
+			var de *DependencyError
+			if !errors.As(err, &de) {
+				t.Fatalf("err = %v, want a *DependencyError", err)
+			}
+			want := c.at + `: service "a" depends on "nope": it is not a service of the stack (services with profiles are not deployed): add it under services:, or remove the entry`
+			if err.Error() != want {
+				t.Errorf("err =\n%s\nwant\n%s", err, want)
+			}
+		})
+	}
+}
+
+func TestDependsOnCompletionOfANonJobIsRefused(t *testing.T) {
+	_, err := loadFile(t, `services:
+  db:
+    image: db:1
+  migrate:
+    image: m:1
+    deploy:
+      mode: global-job
+  api:
+    image: api:1
+    depends_on:
+      db:
+        condition: service_completed_successfully
+      migrate:
+        condition: service_completed_successfully
+  web:
+    image: web:1
+    depends_on:
+      api: {condition: service_completed_successfully}
+`)
+	var de *DependencyError
+	if !errors.As(err, &de) {
+		t.Fatalf("err = %v, want a *DependencyError", err)
+	}
+	want := `stack.yml:11:7: service "api" depends on "db": it waits for "db" to complete (service_completed_successfully), which only a job does: give "db" deploy.mode: replicated-job, or depend on it with condition: service_started or service_healthy
+stack.yml:18:7: service "web" depends on "api": it waits for "api" to complete (service_completed_successfully), which only a job does: give "api" deploy.mode: replicated-job, or depend on it with condition: service_started or service_healthy`
+	if err.Error() != want {
+		t.Errorf("err =\n%s\nwant\n%s", err, want)
+	}
+}
+
+func TestDependsOnOptionalServiceNotDeployedIsDropped(t *testing.T) {
+	st, err := loadFile(t, `services:
+  a:
+    image: a:1
+    depends_on:
+      debug: {condition: service_started, required: false}
+      b: {condition: service_healthy}
+  b:
+    image: b:1
+  debug:
+    image: d:1
+    profiles: [debug]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Dependency{{Service: "b", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 6, Column: 7}}}; !slices.Equal(st.DependsOn["a"], want) {
+		t.Errorf("DependsOn[a] = %+v, want %+v", st.DependsOn["a"], want)
+	}
+	i := slices.IndexFunc(st.Warnings, func(w Warning) bool { return strings.Contains(w.Message, "does not wait") })
+	if i < 0 {
+		t.Fatalf("no warning about the dropped entry: %+v", st.Warnings)
+	}
+	if w := st.Warnings[i]; w.Position != (Position{File: "stack.yml", Line: 5, Column: 7}) || !strings.Contains(w.Message, `"debug"`) {
+		t.Errorf("warning = %+v, want it at stack.yml:5:7 naming debug", w)
 	}
 }

@@ -198,7 +198,9 @@ func Load(ctx context.Context, o Options) (*Stack, error) {
 	if err := st.nameResources(explicitNames(roots), env); err != nil {
 		return nil, err
 	}
-	st.takeDependencies(srcs)
+	if err := st.takeDependencies(srcs); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -412,6 +414,9 @@ func loadProject(ctx context.Context, name string, srcs []source, dir string, en
 	if err != nil {
 		if c := cycleError(err, srcs); c != nil {
 			return nil, c
+		}
+		if d := undefinedDependency(err, srcs); d != nil {
+			return nil, d
 		}
 		return nil, composeError(err, srcs)
 	}

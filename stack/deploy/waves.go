@@ -57,6 +57,8 @@ func (g *gates) gate(ctx context.Context, i int, w plan.Wave, a *Applied) error 
 	ids := map[string]string{}
 	var what []string
 	for _, gt := range w.WaitFor {
+		// compose.Load refuses both problems below with file:line; these
+		// checks only guard a plan built some other way.
 		id, ok := written[gt.Service]
 		if !ok {
 			id, ok = g.live[gt.Service].ID, g.live[gt.Service].ID != ""
