@@ -73,10 +73,9 @@ func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 	if out, err := deployVersion("0"); err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out)
 	}
-	time.Sleep(time.Second) // its events lie in a second before the first round's
 	waits := 0
 	for round := range 10 {
-		since := time.Now()
+		events := watchStackEvents(t, c, name)
 		a, b := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
 		var outA, outB string
 		var errA, errB error
@@ -87,7 +86,9 @@ func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 		if errA != nil || errB != nil {
 			t.Fatalf("round %d: deploy %s: %v, deploy %s: %v\n%s\n%s", round, a, errA, b, errB, outA, outB)
 		}
-		if err := writesOneAtATime(stackEvents(t, c, name, since), name, lockRaceServices, 2); err != nil {
+		unlock := "config remove " + name + ".lock"
+		seen := events.until(t, func(ev []string) bool { return count(ev, unlock) >= 2 })
+		if err := writesOneAtATime(seen, name, lockRaceServices, 2); err != nil {
 			t.Errorf("round %d: %v\n%s\n%s", round, err, outA, outB)
 		}
 		revA, revB := revisionOf(t, outA), revisionOf(t, outB)
@@ -115,8 +116,8 @@ func TestConcurrentDeploysOneAtATimeE2E(t *testing.T) {
 	}
 }
 
-// writesOneAtATime checks a stack's engine events (as stackEvents gives
-// them) for runs writing one at a time: every service update falls inside a
+// writesOneAtATime checks a stack's engine events (as watchStackEvents
+// gives them) for runs writing one at a time: every service update falls inside a
 // life of the stack's lock record, and each of the want lives updates all n
 // services once.
 func writesOneAtATime(events []string, stack string, n, want int) error {
@@ -257,53 +258,107 @@ func TestNoOpDeployWritesNothingE2E(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildDeckhand(t, dir)
 	file := writeIdleStack(t, dir, "s%02d", 3)
-	run := func(version string) []string {
+	run := func(version string, done func([]string) bool) []string {
 		t.Helper()
-		since := time.Now()
+		events := watchStackEvents(t, c, name)
 		cmd := exec.Command(bin, "deploy", "--detach", "--resolve-image", "never", "-c", file, name)
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+c.DaemonHost(), "VERSION="+version)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("deploy VERSION=%s: %v\n%s", version, err, out)
 		}
-		return stackEvents(t, c, name, since)
+		return events.until(t, done)
 	}
-	run("1")
-	if ev := run("1"); len(ev) != 0 {
+	atOnce := func([]string) bool { return true } // a no-op: only the second after it
+	run("1", func(ev []string) bool { return slices.Contains(ev, "config remove "+name+".lock") })
+	if ev := run("1", atOnce); len(ev) != 0 {
 		t.Errorf("a no-op deploy wrote to the swarm: %v", ev)
 	}
-	ev := run("2")
+	ev := run("2", func(ev []string) bool { return slices.Contains(ev, "config remove "+name+".lock") })
 	if !slices.Contains(ev, "config create "+name+".lock") || !slices.Contains(ev, "config remove "+name+".lock") || !slices.Contains(ev, "service update "+name+"_s00") {
 		t.Errorf("a deploy with a change: events %v, want its lock created and removed and the services updated", ev)
 	}
 }
 
-// stackEvents are the engine's events of the stack's configs, secrets,
-// networks and services from since until now, in order, as "TYPE ACTION
-// NAME". The engine stamps these events in whole seconds here, so it waits a
-// second before it asks: every event it returns then lies in an earlier
-// second than a since the caller takes next.
-func stackEvents(t *testing.T, c *client.Client, stack string, since time.Time) (events []string) {
+// stackWatch collects the engine's events of a stack's configs, secrets,
+// networks and services as "TYPE ACTION NAME", in the engine's order.
+type stackWatch struct {
+	mu     sync.Mutex
+	events []string
+	err    error
+	cancel context.CancelFunc
+}
+
+// watchStackEvents starts collecting the stack's events from this second
+// on. It asks the engine for the events since then rather than for a past
+// window afterwards: the engine replays only a short history of its recent
+// events of every kind, which a busy engine's health checks overwrite
+// within seconds (a round once saw one of its two lock lives). The
+// engine stamps these events in whole seconds here, so it first waits for
+// the next second: what ran before lies in an earlier one.
+func watchStackEvents(t *testing.T, c *client.Client, stack string) *stackWatch {
 	t.Helper()
-	time.Sleep(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &stackWatch{cancel: cancel}
+	t.Cleanup(cancel)
 	res := c.Events(ctx, client.EventsListOptions{
-		Since: strconv.FormatInt(since.Unix(), 10), Until: strconv.FormatInt(time.Now().Unix(), 10),
+		Since:   strconv.FormatInt(time.Now().Unix(), 10),
 		Filters: make(client.Filters).Add("type", "config", "secret", "network", "service")})
-	for {
-		select {
-		case m, ok := <-res.Messages:
-			if !ok {
-				return events
+	go func() {
+		for {
+			select {
+			case m, ok := <-res.Messages:
+				if !ok {
+					return
+				}
+				if n := m.Actor.Attributes["name"]; strings.HasPrefix(n, stack) {
+					w.mu.Lock()
+					w.events = append(w.events, fmt.Sprintf("%s %s %s", m.Type, m.Action, n))
+					w.mu.Unlock()
+				}
+			case err := <-res.Err:
+				if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					w.mu.Lock()
+					w.err = err
+					w.mu.Unlock()
+				}
+				return
 			}
-			if n := m.Actor.Attributes["name"]; strings.HasPrefix(n, stack) {
-				events = append(events, fmt.Sprintf("%s %s %s", m.Type, m.Action, n))
-			}
-		case err := <-res.Err:
-			if err != nil && !errors.Is(err, io.EOF) {
-				t.Fatalf("read the engine's events: %v", err)
-			}
-			return events
+		}
+	}()
+	return w
+}
+
+// until waits up to 10 seconds for done to hold of the events seen, then a
+// second more for stragglers, stops watching and returns them.
+func (w *stackWatch) until(t *testing.T, done func([]string) bool) []string {
+	t.Helper()
+	defer w.cancel()
+	snapshot := func() ([]string, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return slices.Clone(w.events), w.err
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ev, _ := snapshot(); done(ev) {
+			break
 		}
 	}
+	time.Sleep(time.Second)
+	ev, err := snapshot()
+	if err != nil {
+		t.Fatalf("read the engine's events: %v", err)
+	}
+	return ev
+}
+
+// count is how many of events equal e.
+func count(events []string, e string) int {
+	n := 0
+	for _, x := range events {
+		if x == e {
+			n++
+		}
+	}
+	return n
 }
