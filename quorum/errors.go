@@ -29,7 +29,6 @@ type NamedError interface {
 var (
 	_ NamedError = (*RangeError)(nil)
 	_ NamedError = (*UnreachableError)(nil)
-	_ NamedError = (*SpreadLimitError)(nil)
 )
 
 // RangeError is an input outside the range the math accepts: a
@@ -75,18 +74,4 @@ func (e *UnreachableError) Message(name func(Quantity) string) string {
 	}
 	return fmt.Sprintf("no manager count up to %d spread over %d zones keeps the probability of losing quorum at or below %v with %s %v and %s %v: whole-zone failures set a floor; add zones, lower %s or accept a higher %s",
 		e.Tried, e.Zones, e.Target, name(NodeDownP), e.P, name(ZoneDownP), e.ZoneP, name(ZoneDownP), name(TargetP))
-}
-
-// SpreadLimitError is a manager count above MaxSpreadManagers, the most
-// BestSpread searches.
-type SpreadLimitError struct {
-	Managers int // the count asked for
-}
-
-func (e *SpreadLimitError) Error() string { return e.Message(Quantity.String) }
-
-// Message is the error with the manager count written as name returns it.
-func (e *SpreadLimitError) Message(name func(Quantity) string) string {
-	return fmt.Sprintf("best spread of %d managers: the search tries every spread and stops at %d managers; give a smaller %s",
-		e.Managers, MaxSpreadManagers, name(ManagerCount))
 }

@@ -15,6 +15,22 @@ const MaxZones = 9
 // tries every way of spreading them, and Docker advises at most 7 anyway.
 const MaxSpreadManagers = 25
 
+// SpreadLimitError is a manager count above MaxSpreadManagers, the most
+// BestSpread searches.
+type SpreadLimitError struct {
+	Managers int // the count asked for
+}
+
+func (e *SpreadLimitError) Error() string { return e.Message(Quantity.String) }
+
+// Message is the error with the manager count written as name returns it.
+func (e *SpreadLimitError) Message(name func(Quantity) string) string {
+	return fmt.Sprintf("best spread of %d managers: the search tries every spread and stops at %d managers; give a smaller %s",
+		e.Managers, MaxSpreadManagers, name(ManagerCount))
+}
+
+var _ NamedError = (*SpreadLimitError)(nil)
+
 // Spread is how many managers sit in each zone, such as 2-2-1.
 type Spread []int
 
