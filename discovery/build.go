@@ -12,15 +12,6 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 )
 
-// Backend is where the servers of an upstream come from.
-type Backend string
-
-// Backends.
-const (
-	BackendPublished Backend = "published" // node addresses × published ports (ingress or host mode)
-	BackendTasks     Backend = "tasks"     // task IPs on Options.Network × target ports
-)
-
 // NodeAddr is which address of a node ingress and host-mode servers use.
 type NodeAddr string
 

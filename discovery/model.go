@@ -129,6 +129,15 @@ func (e *LabelError) Error() string {
 	return fmt.Sprintf("service %q: label %s=%q %s; fix the label under deploy.labels and redeploy", e.Service, e.Label, e.Value, e.Reason)
 }
 
+// Backend is where the servers of an upstream come from.
+type Backend string
+
+// Backends.
+const (
+	BackendPublished Backend = "published" // node addresses × published ports (ingress or host mode)
+	BackendTasks     Backend = "tasks"     // task IPs on Options.Network × target ports
+)
+
 // UnroutableError is a service left out because nginx cannot reach it: it
 // publishes no TCP port (with the tasks backend: it has no port label and
 // no single target port).
