@@ -2,12 +2,15 @@ package nginx
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/deckhand/deckhand/discovery"
 )
 
 // Metrics counts what Watch does and serves it as Prometheus text on
@@ -99,6 +102,57 @@ func (m *Metrics) applied(res Result, at time.Time) {
 		m.status.Reload = succeeded(at)
 	}
 	m.lastSuccess = at
+}
+
+// Status returns a copy of what Watch last saw and did.
+func (m *Metrics) Status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.status
+	s.EngineReachable = m.reachable
+	s.Applied = m.lastSuccess
+	s.Skipped = slices.Clone(s.Skipped)
+	s.Changes = slices.Clone(s.Changes)
+	return s
+}
+
+// readOK records a successful read of the swarm and its warnings.
+func (m *Metrics) readOK(at time.Time, warnings []error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reachable = true
+	m.status.EngineError = ""
+	m.status.LastRead = at
+	m.status.Skipped = m.status.Skipped[:0:0]
+	m.unroutable = 0
+	for _, w := range warnings {
+		m.status.Skipped = append(m.status.Skipped, w.Error())
+		var u *discovery.UnroutableError
+		if errors.As(w, &u) {
+			m.unroutable++
+		}
+	}
+	slices.Sort(m.status.Skipped)
+}
+
+// setModel records the routing of the config in place.
+func (m *Metrics) setModel(model discovery.Model) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.status.Model = model
+	m.servers = map[[2]string]int{}
+	for _, s := range model.Services {
+		for _, u := range s.Upstreams {
+			m.servers[[2]string{s.Name, u.Name}] = len(u.Servers)
+		}
+	}
+}
+
+// changed records a config put in place.
+func (m *Metrics) changed(c Change) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.status.Changes = append([]Change{c}, m.status.Changes[:min(len(m.status.Changes), MaxChanges-1)]...)
 }
 
 // Reloads is the number of successful reloads so far.

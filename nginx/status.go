@@ -1,8 +1,6 @@
 package nginx
 
 import (
-	"errors"
-	"slices"
 	"time"
 
 	"github.com/deckhand/deckhand/discovery"
@@ -57,57 +55,6 @@ type Change struct {
 	ReloadError string
 	// Upstreams is how many upstreams the config holds.
 	Upstreams int
-}
-
-// Status returns a copy of what Watch last saw and did.
-func (m *Metrics) Status() Status {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.status
-	s.EngineReachable = m.reachable
-	s.Applied = m.lastSuccess
-	s.Skipped = slices.Clone(s.Skipped)
-	s.Changes = slices.Clone(s.Changes)
-	return s
-}
-
-// readOK records a successful read of the swarm and its warnings.
-func (m *Metrics) readOK(at time.Time, warnings []error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.reachable = true
-	m.status.EngineError = ""
-	m.status.LastRead = at
-	m.status.Skipped = m.status.Skipped[:0:0]
-	m.unroutable = 0
-	for _, w := range warnings {
-		m.status.Skipped = append(m.status.Skipped, w.Error())
-		var u *discovery.UnroutableError
-		if errors.As(w, &u) {
-			m.unroutable++
-		}
-	}
-	slices.Sort(m.status.Skipped)
-}
-
-// setModel records the routing of the config in place.
-func (m *Metrics) setModel(model discovery.Model) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.status.Model = model
-	m.servers = map[[2]string]int{}
-	for _, s := range model.Services {
-		for _, u := range s.Upstreams {
-			m.servers[[2]string{s.Name, u.Name}] = len(u.Servers)
-		}
-	}
-}
-
-// changed records a config put in place.
-func (m *Metrics) changed(c Change) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.status.Changes = append([]Change{c}, m.status.Changes[:min(len(m.status.Changes), MaxChanges-1)]...)
 }
 
 func failed(at time.Time, err error) Outcome { return Outcome{At: at, Err: err.Error()} }
