@@ -11,23 +11,6 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// Condition is what a service waits for of a dependency before it is written.
-type Condition string
-
-// Conditions of depends_on, as the compose specification spells them.
-const (
-	ConditionStarted   Condition = "service_started"                // tasks running
-	ConditionHealthy   Condition = "service_healthy"                // tasks running after their healthcheck passed
-	ConditionCompleted Condition = "service_completed_successfully" // a job whose tasks completed
-)
-
-// Dependency is one depends_on entry of a service.
-type Dependency struct {
-	Service   string    // key of the service depended on
-	Condition Condition // what the dependant waits for
-	Position  Position  // where the entry is written
-}
-
 // CycleError is a depends_on cycle, each edge with its position.
 type CycleError struct {
 	Services []string     // the cycle, its first service repeated at the end

@@ -46,31 +46,6 @@ type Options struct {
 	StrictSwarm  bool              // treat swarm-incompatible keys as errors
 }
 
-// Object is a config or secret of the stack with its final name and content.
-type Object struct {
-	Key      string            // key in the compose file
-	Name     string            // name in the swarm
-	Hash     string            // sha256 of Data (a secret's: SecretDigest), hex; empty for external objects
-	Data     []byte            // content; nil for external objects
-	Labels   map[string]string // labels from the file plus deckhand's
-	External bool              // the object exists outside the stack
-}
-
-// Stack is a loaded, fully interpolated stack, ready to render or convert.
-type Stack struct {
-	Name     string
-	Project  *types.Project // compose-go's model with final resource names
-	Configs  map[string]Object
-	Secrets  map[string]Object
-	Warnings []Warning // swarm-incompatible keys, missing variables under AllowMissing
-	// DependsOn is each service's depends_on entries by service key, in
-	// dependency key order; never part of a rendered stack or a spec.
-	DependsOn map[string][]Dependency
-	// FilesDigest is the sha256 of the compose files as read, in order
-	// ("sha256:" and hex), so a deploy can say which files it came from.
-	FilesDigest string
-}
-
 // ServiceName is the swarm name of a service of the stack (STACK_service).
 func (s *Stack) ServiceName(key string) string { return s.Name + "_" + key }
 
@@ -111,14 +86,6 @@ func ValidateName(name string) error {
 		return fmt.Errorf("invalid stack name %q: at most 50 characters, so that service names stay within swarm's 63", name)
 	}
 	return nil
-}
-
-// source is one compose file as read.
-type source struct {
-	display string     // the name errors use: the path as given, or "stdin"
-	path    string     // absolute path handed to compose-go
-	data    []byte     // the file's bytes
-	root    *yaml.Node // its first document, for positions
 }
 
 // Load reads, merges and interpolates the compose files of o into a stack.
@@ -483,40 +450,6 @@ func locatePath(srcs []source, file, path string) string {
 		}
 	}
 	return ""
-}
-
-// nodeAt follows a path of mapping keys and sequence indexes and returns the
-// key node of the last element (the value node for a sequence index).
-func nodeAt(n *yaml.Node, path []string) *yaml.Node {
-	var at *yaml.Node
-	for _, p := range path {
-		if n == nil {
-			return nil
-		}
-		switch n.Kind {
-		case yaml.MappingNode:
-			var next *yaml.Node
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == p {
-					at, next = n.Content[i], n.Content[i+1]
-					break
-				}
-			}
-			if next == nil {
-				return nil
-			}
-			n = next
-		case yaml.SequenceNode:
-			idx, err := strconv.Atoi(p)
-			if err != nil || idx < 0 || idx >= len(n.Content) {
-				return nil
-			}
-			at, n = n.Content[idx], n.Content[idx]
-		default:
-			return nil
-		}
-	}
-	return at
 }
 
 // loadError is an error whose text was rewritten but which still unwraps.
