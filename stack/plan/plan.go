@@ -12,7 +12,6 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/compose/convert"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
@@ -60,14 +59,6 @@ const (
 	ActionRemove   Action = "remove"
 	ActionRollback Action = "rollback"
 )
-
-// Live is the stack's current state in the swarm (objects labelled with its namespace).
-type Live struct {
-	Networks []network.Summary
-	Configs  []swarm.Config
-	Secrets  []swarm.Secret
-	Services []swarm.Service
-}
 
 // ResolvedImage is an image reference pinned to its registry digest.
 type ResolvedImage struct {
@@ -137,6 +128,15 @@ func Filter(changes []Change, kind Kind, actions ...Action) []Change {
 		if c.Kind == kind && slices.Contains(actions, c.Action) {
 			out = append(out, c)
 		}
+	}
+	return out
+}
+
+// changedServices lists the services a plan creates or updates.
+func changedServices(changes []Change) []string {
+	var out []string
+	for _, c := range Filter(changes, KindService, ActionCreate, ActionUpdate) {
+		out = append(out, c.Name)
 	}
 	return out
 }

@@ -85,12 +85,3 @@ func Waves(deps map[string][]compose.Dependency, changed []string) []Wave {
 	}
 	return out
 }
-
-// changedServices lists the services a plan creates or updates.
-func changedServices(changes []Change) []string {
-	var out []string
-	for _, c := range Filter(changes, KindService, ActionCreate, ActionUpdate) {
-		out = append(out, c.Name)
-	}
-	return out
-}
