@@ -168,19 +168,15 @@ func DeployFrom(ctx context.Context, api API, namespace string, source Source, o
 	return res, nil
 }
 
-// failures describes the outcomes that did not converge, one a service.
-func failures(outcomes []ServiceOutcome) []string {
-	var failed []string
-	for _, oc := range outcomes {
-		if !oc.Converged() {
-			msg := string(oc.Outcome)
-			if oc.Message != "" {
-				msg += ": " + oc.Message
-			}
-			failed = append(failed, fmt.Sprintf("service %s %s", oc.Name, msg))
-		}
-	}
-	return failed
+// RollbackTo brings the whole stack back to revision n: every service spec
+// of that revision with its pinned image and its config and secret
+// versions, services it had and the stack lacks now created again, and
+// services it did not have removed. It checks, applies, waits and (with
+// Atomic) undoes like Deploy, and records a new revision (with
+// o.Revision). Config and secret versions are never removed by it.
+func RollbackTo(ctx context.Context, api API, namespace string, n int, o Options) (*Result, error) {
+	o.restore = &restore{number: n}
+	return DeployFrom(ctx, api, namespace, nil, o)
 }
 
 func withoutObjectRemovals(changes []plan.Change) []plan.Change {
@@ -192,18 +188,6 @@ func withoutObjectRemovals(changes []plan.Change) []plan.Change {
 		out = append(out, c)
 	}
 	return out
-}
-
-func undo(api WriteAPI, applied *Applied, ao ApplyOptions) ([]string, string) {
-	fmt.Fprintln(ao.Out, "atomic: undoing this run's changes")
-	// Only what was undone is listed: a restore that failed is in the
-	// message, not in the result.
-	done, errs := Undo(api, applied, ao)
-	if len(errs) > 0 {
-		return done, "atomic undo incomplete: " + strings.Join(errs, "; ")
-	}
-	return done, fmt.Sprintf("atomic: restored %d updated and removed %d created service(s), %d network(s), %d config(s), %d secret(s)",
-		len(applied.Updated), len(applied.Created), len(applied.Networks), len(applied.Configs), len(applied.Secrets))
 }
 
 func appliedResults(a *Applied, images map[string]string, outcomes []ServiceOutcome) []ServiceResult {

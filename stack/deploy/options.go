@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/deckhand/deckhand/stack/plan"
+	"github.com/deckhand/deckhand/stack/record"
+	"github.com/deckhand/deckhand/stack/revision"
 )
 
 // Options are the knobs of plan and deploy.
@@ -61,4 +63,21 @@ func (o *Options) defaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Minute
 	}
+}
+
+// RevisionOptions say how a deploy that changes something is recorded.
+type RevisionOptions struct {
+	Keep int        // revisions kept per stack; older records are removed (default 10)
+	Who  record.Who // who runs the deploy
+	// From is where the deploy's images come from (--images-from), for
+	// the record: "app@7", "context staging: app".
+	From string
+	Now  func() time.Time // the clock; nil is time.Now
+}
+
+// restore is a rollback to a recorded revision: it prepares the plan that
+// brings the live stack back to the revision, in place of loading a file.
+type restore struct {
+	number int
+	rev    *revision.Revision // the revision restored, once prepared
 }

@@ -16,13 +16,6 @@ import (
 	"github.com/deckhand/deckhand/stack/swarmspec"
 )
 
-// restore is a rollback to a recorded revision: it prepares the plan that
-// brings the live stack back to the revision, in place of loading a file.
-type restore struct {
-	number int
-	rev    *revision.Revision // the revision restored, once prepared
-}
-
 // prepare is how a deploy prepares its plan: from the file, or for a
 // rollback from the recorded revision.
 func (o Options) prepare(ctx context.Context, api ReadAPI, namespace string, source Source) (*Prepared, error) {
@@ -33,17 +26,6 @@ func (o Options) prepare(ctx context.Context, api ReadAPI, namespace string, sou
 		return o.restore.prepare(ctx, api, namespace, o)
 	}
 	return PrepareFrom(ctx, api, namespace, source, o)
-}
-
-// RollbackTo brings the whole stack back to revision n: every service spec
-// of that revision with its pinned image and its config and secret
-// versions, services it had and the stack lacks now created again, and
-// services it did not have removed. It checks, applies, waits and (with
-// Atomic) undoes like Deploy, and records a new revision (with
-// o.Revision). Config and secret versions are never removed by it.
-func RollbackTo(ctx context.Context, api API, namespace string, n int, o Options) (*Result, error) {
-	o.restore = &restore{number: n}
-	return DeployFrom(ctx, api, namespace, nil, o)
 }
 
 // prepare reads the revision and the live stack and plans the writes that

@@ -58,6 +58,14 @@ type Result struct {
 	Waves []WaveResult `json:"waves,omitempty"`
 }
 
+// WaveResult is one wave of a deploy ordered by depends_on: what it wrote,
+// what it waited for and how long the wait took.
+type WaveResult struct {
+	Services    []string    `json:"services"`
+	WaitFor     []plan.Gate `json:"wait_for,omitempty"`
+	WaitSeconds float64     `json:"wait_seconds"`
+}
+
 // NotConvergedError is the error of a deploy or rollback that wrote what it
 // had to but whose services did not all converge (rolled back, paused,
 // failed, unschedulable or timed out). Every other error means it failed

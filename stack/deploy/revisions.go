@@ -15,16 +15,6 @@ import (
 // RevisionOptions.Keep is not set.
 const DefaultKeepRevisions = 10
 
-// RevisionOptions say how a deploy that changes something is recorded.
-type RevisionOptions struct {
-	Keep int        // revisions kept per stack; older records are removed (default 10)
-	Who  record.Who // who runs the deploy
-	// From is where the deploy's images come from (--images-from), for
-	// the record: "app@7", "context staging: app".
-	From string
-	Now  func() time.Time // the clock; nil is time.Now
-}
-
 func (r *RevisionOptions) keep() int {
 	if r.Keep < 1 {
 		return DefaultKeepRevisions

@@ -39,6 +39,18 @@ func undoAndWait(api API, applied *Applied, ao ApplyOptions, o Options) ([]strin
 	return done, msg
 }
 
+func undo(api WriteAPI, applied *Applied, ao ApplyOptions) ([]string, string) {
+	fmt.Fprintln(ao.Out, "atomic: undoing this run's changes")
+	// Only what was undone is listed: a restore that failed is in the
+	// message, not in the result.
+	done, errs := Undo(api, applied, ao)
+	if len(errs) > 0 {
+		return done, "atomic undo incomplete: " + strings.Join(errs, "; ")
+	}
+	return done, fmt.Sprintf("atomic: restored %d updated and removed %d created service(s), %d network(s), %d config(s), %d secret(s)",
+		len(applied.Updated), len(applied.Created), len(applied.Networks), len(applied.Configs), len(applied.Secrets))
+}
+
 // restoredState is a restored service's end state in words.
 func restoredState(oc ServiceOutcome) string {
 	switch oc.Outcome {

@@ -93,6 +93,21 @@ type ServiceOutcome struct {
 // Converged reports whether the service reached its desired state.
 func (o ServiceOutcome) Converged() bool { return o.Outcome == OutcomeConverged }
 
+// failures describes the outcomes that did not converge, one a service.
+func failures(outcomes []ServiceOutcome) []string {
+	var failed []string
+	for _, oc := range outcomes {
+		if !oc.Converged() {
+			msg := string(oc.Outcome)
+			if oc.Message != "" {
+				msg += ": " + oc.Message
+			}
+			failed = append(failed, fmt.Sprintf("service %s %s", oc.Name, msg))
+		}
+	}
+	return failed
+}
+
 // Wait polls the services (name → ID) until each has converged, failed or
 // ctx ends, reporting each service's progress whenever it changes. All
 // services are read together, two list calls per poll. A service converges

@@ -13,14 +13,6 @@ import (
 	"github.com/deckhand/deckhand/stack/plan"
 )
 
-// WaveResult is one wave of a deploy ordered by depends_on: what it wrote,
-// what it waited for and how long the wait took.
-type WaveResult struct {
-	Services    []string    `json:"services"`
-	WaitFor     []plan.Gate `json:"wait_for,omitempty"`
-	WaitSeconds float64     `json:"wait_seconds"`
-}
-
 // gates waits, before each wave, until the dependencies it names meet
 // their conditions, within one deadline for the whole deploy.
 type gates struct {
