@@ -1,61 +1,15 @@
 package main
 
 import (
-	"strconv"
-	"strings"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/deckhand/deckhand/quorum"
 )
-
-// quorumOptions are the flags of `deckhand quorum`; the …Set fields say
-// which were given, since 0 is a meaningful (or a wrong) value for them.
-type quorumOptions struct {
-	engine      *target // the swarm to read when no offline figures are given
-	managers    int
-	managersSet bool
-	ps          floatList
-	pSet        bool
-	mtbf        string
-	mttr        string
-	table       bool
-	target      float64
-	targetSet   bool
-	zones       string
-	zonesSet    bool
-	zoneP       float64
-	zonePSet    bool
-	zoneCount   int
-	zoneLabel   string
-	format      string
-	plot        string
-	plotRange   string
-}
-
-// floatList is a flag of comma-separated numbers ("0.001,0.01,0.05").
-type floatList []float64
-
-func (l *floatList) String() string {
-	parts := make([]string, len(*l))
-	for i, f := range *l {
-		parts[i] = strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return strings.Join(parts, ",")
-}
-
-func (l *floatList) Set(s string) error {
-	var out floatList
-	for _, part := range strings.Split(s, ",") {
-		f, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
-		if err != nil {
-			return err
-		}
-		out = append(out, f)
-	}
-	*l = out
-	return nil
-}
-
-func (l *floatList) Type() string { return "float" }
 
 func newQuorumCommand(t *target) *cobra.Command {
 	opts := quorumOptions{engine: t}
@@ -127,4 +81,51 @@ already lost quorum.`,
 	f.StringVar(&opts.plot, "plot", "", "draw the probability of losing quorum against the manager count into this .svg or .png file")
 	f.StringVar(&opts.plotRange, "plot-range", "", "manager counts --plot draws, such as 3-15 (default 1-9)")
 	return cmd
+}
+
+// runQuorum answers `deckhand quorum`: offline math when --managers,
+// --zones, --table or --target is given, otherwise a live check of the
+// swarm the environment names.
+func runQuorum(ctx context.Context, w, errw io.Writer, o quorumOptions) error {
+	if o.format != quorumFormatTable && o.format != quorumFormatJSON {
+		return fmt.Errorf("--format %q is not supported: use table or json", o.format)
+	}
+	if err := o.checkCombination(); err != nil {
+		return err
+	}
+	if o.zonePSet {
+		if err := quorum.ValidateP(quorum.ZoneDownP, o.zoneP); err != nil {
+			return quorumFlagError(err)
+		}
+	}
+	if o.plot != "" {
+		return quorumFlagError(runQuorumPlot(w, o))
+	}
+	p, pGiven, err := o.nodeDownP()
+	if err != nil {
+		return quorumFlagError(err)
+	}
+	if !o.offline() {
+		c, err := o.engine.connect(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fmt.Fprintf(errw, "reading the swarm of %s\n", c)
+		return runQuorumLive(ctx, w, o, p, pGiven, c)
+	}
+	if !pGiven {
+		return errors.New("no node failure probability: give --p (such as --p 0.01) or --mtbf and --mttr (such as --mtbf 2000h --mttr 4h)")
+	}
+	switch {
+	case o.table:
+		err = runQuorumTable(w, o, p)
+	case o.targetSet:
+		err = runQuorumTarget(w, o, p)
+	case o.zonesSet:
+		err = runQuorumZones(w, o, p)
+	default:
+		err = runQuorumManagers(w, o, p)
+	}
+	return quorumFlagError(err)
 }

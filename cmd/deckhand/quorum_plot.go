@@ -20,21 +20,6 @@ const (
 	plotToDefault   = quorumTableManagers
 )
 
-// checkPlotCombination refuses flags that --plot cannot draw.
-func (o quorumOptions) checkPlotCombination() error {
-	switch {
-	case o.managersSet:
-		return errors.New("--plot draws a range of manager counts: drop --managers, and give --plot-range (such as 3-15) for other counts than 1-9")
-	case o.table:
-		return errors.New("--plot draws what --table lists: drop --table (--format json prints the plotted numbers)")
-	case o.zonesSet && o.zoneCount != 0:
-		return errors.New("--zones already sets the zones: drop --zone-count")
-	case o.zonePSet && !o.zonesSet && o.zoneCount == 0:
-		return errors.New("--zone-p needs zones: give --zones (such as 2,2,1) or --zone-count")
-	}
-	return nil
-}
-
 // plotFormat is the format --plot's file name asks for.
 func plotFormat(file string) (quorumplot.Format, error) {
 	switch strings.ToLower(filepath.Ext(file)) {

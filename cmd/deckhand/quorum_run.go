@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,53 +55,6 @@ func quorumFlagError(err error) error {
 		return err
 	}
 	return &flagNamedError{msg: strings.Replace(err.Error(), ne.Error(), ne.Message(quorumFlag), 1), err: err}
-}
-
-// runQuorum answers `deckhand quorum`: offline math when --managers,
-// --zones, --table or --target is given, otherwise a live check of the
-// swarm the environment names.
-func runQuorum(ctx context.Context, w, errw io.Writer, o quorumOptions) error {
-	if o.format != quorumFormatTable && o.format != quorumFormatJSON {
-		return fmt.Errorf("--format %q is not supported: use table or json", o.format)
-	}
-	if err := o.checkCombination(); err != nil {
-		return err
-	}
-	if o.zonePSet {
-		if err := quorum.ValidateP(quorum.ZoneDownP, o.zoneP); err != nil {
-			return quorumFlagError(err)
-		}
-	}
-	if o.plot != "" {
-		return quorumFlagError(runQuorumPlot(w, o))
-	}
-	p, pGiven, err := o.nodeDownP()
-	if err != nil {
-		return quorumFlagError(err)
-	}
-	if !o.offline() {
-		c, err := o.engine.connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		fmt.Fprintf(errw, "reading the swarm of %s\n", c)
-		return runQuorumLive(ctx, w, o, p, pGiven, c)
-	}
-	if !pGiven {
-		return errors.New("no node failure probability: give --p (such as --p 0.01) or --mtbf and --mttr (such as --mtbf 2000h --mttr 4h)")
-	}
-	switch {
-	case o.table:
-		err = runQuorumTable(w, o, p)
-	case o.targetSet:
-		err = runQuorumTarget(w, o, p)
-	case o.zonesSet:
-		err = runQuorumZones(w, o, p)
-	default:
-		err = runQuorumManagers(w, o, p)
-	}
-	return quorumFlagError(err)
 }
 
 // offline reports whether the flags ask for math rather than a live check.
@@ -198,6 +150,21 @@ func (o quorumOptions) checkCombination() error {
 		return errors.New("--zone-count needs --managers, --table or --target; live mode reads zones from --zone-label")
 	}
 	if o.offline() && o.zonePSet && o.zones == "" && o.zoneCount == 0 {
+		return errors.New("--zone-p needs zones: give --zones (such as 2,2,1) or --zone-count")
+	}
+	return nil
+}
+
+// checkPlotCombination refuses flags that --plot cannot draw.
+func (o quorumOptions) checkPlotCombination() error {
+	switch {
+	case o.managersSet:
+		return errors.New("--plot draws a range of manager counts: drop --managers, and give --plot-range (such as 3-15) for other counts than 1-9")
+	case o.table:
+		return errors.New("--plot draws what --table lists: drop --table (--format json prints the plotted numbers)")
+	case o.zonesSet && o.zoneCount != 0:
+		return errors.New("--zones already sets the zones: drop --zone-count")
+	case o.zonePSet && !o.zonesSet && o.zoneCount == 0:
 		return errors.New("--zone-p needs zones: give --zones (such as 2,2,1) or --zone-count")
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -144,12 +143,6 @@ nginx configuration in step with the swarm, and sizes the swarm's managers.`,
 	}
 	return root
 }
-
-// shortLived is the PreRun of commands that load a stack and exit: they
-// allocate a lot while loading, and trading some memory for less garbage
-// collection makes them markedly faster. Long-running commands (watch) keep
-// the default.
-func shortLived(*cobra.Command, []string) { debug.SetGCPercent(400) }
 
 // pluginMetadata answers docker's plugin discovery call.
 func (c *cli) pluginMetadata() int {
