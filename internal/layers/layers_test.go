@@ -2,7 +2,7 @@
 // way: cmd/deckhand → stack/deploy → stack/revision → stack/plan →
 // stack/swarmspec → stack/compose (stack/record below revision and deploy),
 // discovery → nginx, quorum beside them, and the internal helpers where
-// they belong.
+// they belong; and the files inside each package too (files_test.go).
 package layers
 
 import (
