@@ -166,16 +166,21 @@ func runNginxRender(ctx context.Context, o nginxOptions, out, errw io.Writer) er
 		return err
 	}
 	defer c.Close()
-	return renderNginx(ctx, c, dopts, tmpl, o, out, errw)
+	return renderNginx(ctx, c, c.JSON(), dopts, tmpl, o, out, errw)
 }
 
-func renderNginx(ctx context.Context, l discovery.Lister, dopts discovery.Options, tmpl *nginx.Template, o nginxOptions, out, errw io.Writer) error {
+// renderNginx writes the config for what l lists, or with format json the
+// model with the target it was read from.
+func renderNginx(ctx context.Context, l discovery.Lister, target engineJSON, dopts discovery.Options, tmpl *nginx.Template, o nginxOptions, out, errw io.Writer) error {
 	m, err := readNginxModel(ctx, l, dopts, errw)
 	if err != nil {
 		return err
 	}
 	if o.format == nginxFormatJSON {
-		return writeJSON(out, m)
+		return writeJSON(out, struct {
+			discovery.Model
+			Target engineJSON `json:"target"`
+		}{m, target})
 	}
 	b, err := nginx.RenderListen(m, tmpl, o.listenAddr, o.httpPort)
 	if err != nil {

@@ -69,7 +69,7 @@ func TestNginxRenderCore(t *testing.T) {
 	sw := oneServiceSwarm(map[string]string{discovery.LabelHost: "app.example"})
 	var out, errw bytes.Buffer
 	o := nginxOptions{httpPort: 8080}
-	if err := renderNginx(context.Background(), sw, discovery.Options{}, nginx.DefaultTemplate(), o, &out, &errw); err != nil {
+	if err := renderNginx(context.Background(), sw, testTarget, discovery.Options{}, nginx.DefaultTemplate(), o, &out, &errw); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "server 10.0.0.1:30000;") || !strings.Contains(out.String(), "listen 8080;") {
@@ -81,12 +81,15 @@ func TestNginxRenderCore(t *testing.T) {
 
 	out.Reset()
 	o.format = nginxFormatJSON
-	if err := renderNginx(context.Background(), sw, discovery.Options{}, nginx.DefaultTemplate(), o, &out, &errw); err != nil {
+	if err := renderNginx(context.Background(), sw, testTarget, discovery.Options{}, nginx.DefaultTemplate(), o, &out, &errw); err != nil {
 		t.Fatal(err)
 	}
-	var m discovery.Model
-	if err := json.Unmarshal(out.Bytes(), &m); err != nil || len(m.Services) != 1 || m.Services[0].Routes[0].Host != "app.example" {
-		t.Fatalf("json model: %v\n%s", err, out.String())
+	var m struct {
+		discovery.Model
+		Target engineJSON
+	}
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil || len(m.Services) != 1 || m.Services[0].Routes[0].Host != "app.example" || m.Target != testTarget {
+		t.Fatalf("json model with target %+v: %v\n%s", testTarget, err, out.String())
 	}
 }
 

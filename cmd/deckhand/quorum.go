@@ -112,7 +112,7 @@ func runQuorum(ctx context.Context, w, errw io.Writer, o quorumOptions) error {
 		}
 		defer c.Close()
 		fmt.Fprintf(errw, "reading the swarm of %s\n", c)
-		return runQuorumLive(ctx, w, o, p, pGiven, c)
+		return runQuorumLive(ctx, w, o, p, pGiven, c, c.JSON())
 	}
 	if !pGiven {
 		return errors.New("no node failure probability: give --p (such as --p 0.01) or --mtbf and --mttr (such as --mtbf 2000h --mttr 4h)")

@@ -37,6 +37,7 @@ type liveJSON struct {
 	ZoneLoss     *probJSON         `json:"loss_with_zones,omitempty"`
 	Warnings     []string          `json:"warnings"`
 	Notes        []string          `json:"notes,omitempty"`
+	Target       engineJSON        `json:"target"`
 }
 
 // liveReport is what live mode shows, computed before it is written.
@@ -53,22 +54,23 @@ type liveReport struct {
 	zoneLoss   quorum.Prob
 	zoneLossOK bool
 	warnings   []string
-	notes      []string // what the state means, where it is a choice, not a problem
+	notes      []string   // what the state means, where it is a choice, not a problem
+	target     engineJSON // the engine that was read, for JSON
 }
 
 // oneManagerNote says what a one-manager swarm means: a normal choice for a
 // small team, with its one trade-off.
 const oneManagerNote = "one manager: the swarm runs and can be changed while it is up; while it is down, services keep running but nothing can be changed; three managers tolerate one failure"
 
-// runQuorumLive checks the swarm nodes reads and writes its status. A lost
-// quorum is written too, and then fails the command (exit 1) with the
-// error wrapping quorum.ErrNoQuorum.
-func runQuorumLive(ctx context.Context, w io.Writer, o quorumOptions, p float64, pGiven bool, nodes quorum.NodeLister) error {
+// runQuorumLive checks the swarm nodes reads and writes its status (its JSON
+// names target, the engine read). A lost quorum is written too, and then
+// fails the command (exit 1) with the error wrapping quorum.ErrNoQuorum.
+func runQuorumLive(ctx context.Context, w io.Writer, o quorumOptions, p float64, pGiven bool, nodes quorum.NodeLister, target engineJSON) error {
 	st, checkErr := quorum.Check(ctx, nodes)
 	if checkErr != nil && !errors.Is(checkErr, quorum.ErrNoQuorum) {
 		return checkErr
 	}
-	r := liveReport{st: st, p: p, pDesc: o.describeP(p), pGiven: pGiven, label: o.zoneLabel, zoneP: o.zoneP}
+	r := liveReport{st: st, p: p, pDesc: o.describeP(p), pGiven: pGiven, label: o.zoneLabel, zoneP: o.zoneP, target: target}
 	if st.HasQuorum {
 		if pGiven {
 			r.loss = st.Loss(p)
@@ -141,6 +143,7 @@ func (r liveReport) json() liveJSON {
 		HasQuorum: r.st.HasQuorum, Message: r.st.Message, Managers: []liveManagerJSON{},
 		Quorum: r.st.Quorum, Tolerance: r.st.Tolerance, Up: r.st.Up, Down: r.st.Down,
 		FailuresLeft: r.st.FailuresLeft, Warnings: append([]string{}, r.warnings...), Notes: r.notes,
+		Target: r.target,
 	}
 	for _, m := range r.st.Managers {
 		out.Managers = append(out.Managers, liveManagerJSON{ID: m.ID, Hostname: m.Hostname, Addr: m.Addr, State: m.State, Zone: r.zoneOf(m)})

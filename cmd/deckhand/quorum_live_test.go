@@ -45,6 +45,9 @@ func leading(m *swarm.ManagerStatus) { m.Leader = true }
 
 func unreachable(m *swarm.ManagerStatus) { m.Reachability = swarm.ReachabilityUnreachable }
 
+// testTarget is the engine the unit tests' JSON results name.
+var testTarget = engineJSON{Context: "prod", Host: "ssh://deploy@manager1"}
+
 const noLeaderAnswer = "Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online."
 
 // TestQuorumLiveGolden writes live mode's table and JSON for fake swarms
@@ -82,7 +85,7 @@ func TestQuorumLiveGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			err = runQuorumLive(context.Background(), &out, tt.opts, p, pGiven, &fakeManagers{nodes: tt.nodes, err: tt.err})
+			err = runQuorumLive(context.Background(), &out, tt.opts, p, pGiven, &fakeManagers{nodes: tt.nodes, err: tt.err}, testTarget)
 			if tt.lost != errors.Is(err, quorum.ErrNoQuorum) || (!tt.lost && err != nil) {
 				t.Fatalf("error = %v, want lost quorum: %v", err, tt.lost)
 			}
@@ -101,7 +104,7 @@ func TestQuorumLiveGolden(t *testing.T) {
 // error, with nothing written.
 func TestQuorumLiveListError(t *testing.T) {
 	var out bytes.Buffer
-	err := runQuorumLive(context.Background(), &out, quorumOptions{format: "table"}, 0, false, &fakeManagers{err: errors.New("connection refused")})
+	err := runQuorumLive(context.Background(), &out, quorumOptions{format: "table"}, 0, false, &fakeManagers{err: errors.New("connection refused")}, testTarget)
 	if err == nil || errors.Is(err, quorum.ErrNoQuorum) || out.Len() != 0 {
 		t.Errorf("error = %v, output %q; want a listing error and no output", err, out.String())
 	}

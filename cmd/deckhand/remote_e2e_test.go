@@ -54,6 +54,16 @@ func writeRemoteStack(t *testing.T, n int) string {
 	return file
 }
 
+// targetOf is the target a JSON result names (none when out is not JSON).
+func targetOf(t *testing.T, out string) engineJSON {
+	t.Helper()
+	var r struct{ Target engineJSON }
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Errorf("not a JSON result: %v\n%s", err, out)
+	}
+	return r.Target
+}
+
 // TestRemoteOverSSH drives plan, deploy (with registry auth), rollback, live
 // quorum and watch against the test engine through a real sshd, selecting
 // the target every way the docker CLI does, and checks that a long run
@@ -63,9 +73,10 @@ func TestRemoteOverSSH(t *testing.T) {
 	const idle = 30
 	file := writeRemoteStack(t, idle)
 	where := "context default (" + srv.Host + ")"
+	target := engineJSON{Context: "default", Host: srv.Host}
 
-	if code, out, errw := deckhandRun("plan", "--detailed-exitcode", "-c", file, name); code != 2 || !strings.Contains(errw, "planning stack "+name+" against "+where) {
-		t.Fatalf("plan over ssh: exit %d, want 2 naming %s\n%s%s", code, where, out, errw)
+	if code, out, errw := deckhandRun("plan", "--detailed-exitcode", "--format", "json", "-c", file, name); code != 2 || !strings.Contains(errw, "planning stack "+name+" against "+where) || targetOf(t, out) != target {
+		t.Fatalf("plan --format json over ssh: exit %d, want 2 naming %s, and target %+v in the JSON\n%s%s", code, where, target, out, errw)
 	}
 
 	before := srv.Invocations()
@@ -85,9 +96,8 @@ func TestRemoteOverSSH(t *testing.T) {
 	code, out, errw = deckhandRun("deploy", "--format", "json", "-c", file, name)
 	var res struct {
 		Outcome string `json:"outcome"`
-		Target  struct{ Context, Host string }
 	}
-	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || res.Outcome != "no changes" || res.Target.Context != "default" || res.Target.Host != srv.Host {
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || res.Outcome != "no changes" || targetOf(t, out) != target {
 		t.Errorf("no-op deploy --format json: exit %d, %+v (%v)\n%s%s", code, res, err, out, errw)
 	}
 
@@ -95,8 +105,8 @@ func TestRemoteOverSSH(t *testing.T) {
 	if code, out, errw := deckhandRun("deploy", "--timeout", "2m", "-c", file, name); code != 0 {
 		t.Fatalf("deploy v2 over ssh: exit %d\n%s%s", code, out, errw)
 	}
-	if code, out, errw := deckhandRun("rollback", "--timeout", "2m", name, "web"); code != 0 || !strings.Contains(out, "rolling back stack "+name+" on "+where) {
-		t.Fatalf("rollback over ssh: exit %d\n%s%s", code, out, errw)
+	if code, out, errw := deckhandRun("rollback", "--timeout", "2m", "--format", "json", name, "web"); code != 0 || !strings.Contains(errw, "rolling back stack "+name+" on "+where) || targetOf(t, out) != target {
+		t.Fatalf("rollback --format json over ssh: exit %d, want 0 naming %s, and target %+v in the JSON\n%s%s", code, where, target, out, errw)
 	}
 	t.Setenv("VERSION", "1")
 	if code, out, errw := deckhandRun("plan", "--detailed-exitcode", "-c", file, name); code != 0 {
@@ -105,6 +115,12 @@ func TestRemoteOverSSH(t *testing.T) {
 
 	if code, out, errw := deckhandRun("quorum", "--p", "0.01"); code != 0 || !strings.Contains(out, "leader") || !strings.Contains(errw, "reading the swarm of "+where) {
 		t.Errorf("live quorum over ssh: exit %d\n%s%s", code, out, errw)
+	}
+	if code, out, errw := deckhandRun("quorum", "--format", "json"); code != 0 || !strings.Contains(out, `"has_quorum": true`) || targetOf(t, out) != target {
+		t.Errorf("live quorum --format json over ssh: exit %d, want quorum and target %+v\n%s%s", code, target, out, errw)
+	}
+	if code, out, errw := deckhandRun("nginx", "render", "--format", "json", name); code != 0 || !strings.Contains(out, `"stack": "`+name+`"`) || targetOf(t, out) != target {
+		t.Errorf("nginx render --format json over ssh: exit %d, want stack %s and target %+v\n%s%s", code, name, target, out, errw)
 	}
 
 	t.Run("context three ways", func(t *testing.T) {
