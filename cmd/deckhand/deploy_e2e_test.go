@@ -16,9 +16,15 @@ import (
 )
 
 // TestDeployCommandsE2E drives plan, deploy and rollback through the command
-// line against the real swarm: exit codes, JSON output, redaction.
+// line against the real swarm: exit codes, JSON output, redaction, and on
+// the test engine's one-manager swarm a note from plan but no word from
+// deploy.
 func TestDeployCommandsE2E(t *testing.T) {
-	_, name, image, run := cliStack(t)
+	c, name, image, run := cliStack(t)
+	managers, err := c.NodeList(context.Background(), client.NodeListOptions{Filters: make(client.Filters).Add("role", "manager")})
+	if err != nil || len(managers.Items) != 1 {
+		t.Fatalf("the test engine's swarm must have one manager: %d (%v)", len(managers.Items), err)
+	}
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "stack.yml")
@@ -28,12 +34,15 @@ func TestDeployCommandsE2E(t *testing.T) {
 	t.Setenv("TOKEN", "super-secret-token")
 
 	t.Setenv("VERSION", "1")
-	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 2 || !strings.Contains(out, "+ service "+name+"_web") {
-		t.Fatalf("plan before deploy: exit %d, want 2\n%s%s", code, out, errw)
+	if code, out, errw := run("plan", "--detailed-exitcode", "-c", file, name); code != 2 || !strings.Contains(out, "+ service "+name+"_web") || !strings.Contains(errw, "\nnote: "+oneManagerNote+"\n") {
+		t.Fatalf("plan before deploy: exit %d, want 2 and the one-manager note\n%s%s", code, out, errw)
 	}
 	code, out, errw := run("deploy", "--with-registry-auth", "--timings", "--format", "json", "--timeout", "2m", "-c", file, name)
 	if code != 0 {
 		t.Fatalf("deploy: exit %d\n%s%s", code, out, errw)
+	}
+	if strings.Contains(out+errw, "manager") {
+		t.Errorf("deploy on a one-manager swarm speaks of managers; only plan and quorum say what one manager means:\n%s%s", out, errw)
 	}
 	var res struct {
 		Outcome  string `json:"outcome"`
