@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/deckhand/deckhand/internal/testenv"
 )
 
@@ -26,16 +28,17 @@ func deckhandRun(args ...string) (int, string, string) {
 }
 
 // sshStack is cliStack reached through a private sshd: DOCKER_HOST is its
-// ssh:// address, the ssh on PATH its logging shim, and VERSION is 1.
-func sshStack(t *testing.T) (string, *testenv.SSHServer) {
+// ssh:// address, the ssh on PATH its logging shim, and VERSION is 1. The
+// client it returns reaches the engine directly.
+func sshStack(t *testing.T) (*client.Client, string, *testenv.SSHServer) {
 	t.Helper()
-	_, name, _, _ := cliStack(t)
+	c, name, _, _ := cliStack(t)
 	srv := testenv.SSH(t)
 	srv.UsePATH(t)
 	t.Setenv("DOCKER_CONTEXT", "")
 	t.Setenv("DOCKER_HOST", srv.Host)
 	t.Setenv("VERSION", "1")
-	return name, srv
+	return c, name, srv
 }
 
 // writeRemoteStack writes a stack of one real service (web) and n services
@@ -69,7 +72,7 @@ func targetOf(t *testing.T, out string) engineJSON {
 // the target every way the docker CLI does, and checks that a long run
 // reuses its ssh connections.
 func TestRemoteOverSSH(t *testing.T) {
-	name, srv := sshStack(t)
+	c, name, srv := sshStack(t)
 	const idle = 30
 	file := writeRemoteStack(t, idle)
 	where := "context default (" + srv.Host + ")"
@@ -168,14 +171,18 @@ func TestRemoteOverSSH(t *testing.T) {
 	t.Run("watch survives a dropped connection", func(t *testing.T) {
 		t.Setenv("DOCKER_CONTEXT", "")
 		t.Setenv("DOCKER_HOST", srv.Host)
-		testWatchOverSSH(t, srv, name)
+		testWatchOverSSH(t, c, srv, name)
 	})
 }
 
 // testWatchOverSSH runs watch over ssh, drops its ssh sessions, then stops
-// sshd altogether: the config stays, /healthz says the engine is down, and
-// once sshd is back watch follows a change again.
-func testWatchOverSSH(t *testing.T, srv *testenv.SSHServer, stackName string) {
+// sshd altogether: each time watch follows a change once ssh is back, the
+// config stays while the engine cannot be reached, and /healthz says so.
+// Polling and resync are slowed to minutes, so after its first read watch
+// learns of a change only through the event stream (and the reads that
+// come with reconnecting it).
+func testWatchOverSSH(t *testing.T, c *client.Client, srv *testenv.SSHServer, stackName string) {
+	web := stackName + "_web"
 	conf := filepath.Join(t.TempDir(), "site.conf")
 	metrics := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -191,7 +198,7 @@ func testWatchOverSSH(t *testing.T, srv *testenv.SSHServer, stackName string) {
 		defer close(done)
 		root := newCLI(strings.NewReader(""), io.Discard, lockedWriter{&logMu, &logs}).newRootCommand()
 		root.SetArgs([]string{"watch", "--out", conf, "--test-command", "", "--reload-command", "",
-			"--metrics-addr", metrics, "--resync", "2s", stackName})
+			"--metrics-addr", metrics, "--poll-slow", "10m", "--resync", "10m", stackName})
 		if err := root.ExecuteContext(ctx); err != nil {
 			t.Errorf("watch: %v", err)
 		}
@@ -207,15 +214,51 @@ func testWatchOverSSH(t *testing.T, srv *testenv.SSHServer, stackName string) {
 			t.Logf("watch log:\n%s", logged())
 		}
 	}()
-	waitFor(t, 60*time.Second, "watch writes the config over ssh", func() bool {
-		b, err := os.ReadFile(conf)
-		return err == nil && strings.Contains(string(b), "upstream")
-	})
-	if !strings.Contains(logged(), "target=\"context default ("+srv.Host+")\"") {
-		t.Errorf("watch did not log its target:\n%s", logged())
+	// servers counts the upstream servers in the config: web's tasks.
+	servers := func() int {
+		b, _ := os.ReadFile(conf)
+		return strings.Count(string(b), "\n    server ")
 	}
-	if n := srv.KillSessions(); n == 0 {
-		t.Log("no ssh session was live to drop")
+	// reads is what watch has read so far: its renders and failed reads.
+	reads := func() string {
+		r, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		var counts []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "deckhand_nginx_renders_total ") || strings.HasPrefix(line, "deckhand_engine_read_errors_total ") {
+				counts = append(counts, line)
+			}
+		}
+		return strings.Join(counts, ", ")
+	}
+	// follows waits until watch has read nothing for 3 s (it has got over
+	// the fault; from then on only an event makes it read), scales web to
+	// n and waits until the config has n servers. Each further scale to n
+	// changes nothing but is a service event, so a stream that reconnects
+	// after the first event still hears one.
+	follows := func(n uint64, after string) {
+		t.Helper()
+		last, since := reads(), time.Now()
+		waitFor(t, 60*time.Second, "watch to stop reading", func() bool {
+			if now := reads(); now != last {
+				last, since = now, time.Now()
+			}
+			return time.Since(since) >= 3*time.Second
+		})
+		scaleService(t, c, web, n)
+		deadline := time.Now().Add(90 * time.Second)
+		for servers() != int(n) {
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(conf)
+				t.Fatalf("web scaled to %d %s; after 90s the config has %d servers: the event stream did not come back\n%s", n, after, servers(), b)
+			}
+			time.Sleep(2 * time.Second)
+			scaleService(t, c, web, n)
+		}
 	}
 	healthz := func() int {
 		r, err := http.Get("http://" + metrics + "/healthz")
@@ -225,7 +268,22 @@ func testWatchOverSSH(t *testing.T, srv *testenv.SSHServer, stackName string) {
 		r.Body.Close()
 		return r.StatusCode
 	}
-	waitFor(t, 30*time.Second, "/healthz answers 200 after the dropped sessions", func() bool { return healthz() == http.StatusOK })
+	waitFor(t, 60*time.Second, "watch writes the config over ssh with web's one server", func() bool { return servers() == 1 })
+	if !strings.Contains(logged(), "target=\"context default ("+srv.Host+")\"") {
+		t.Errorf("watch did not log its target:\n%s", logged())
+	}
+	// The event stream is one live ssh session for as long as watch runs.
+	if n := srv.KillSessions(); n == 0 {
+		t.Fatal("no ssh session was live to drop; watch's event stream runs over one")
+	}
+	waitFor(t, 30*time.Second, "watch notices its event stream broke", func() bool {
+		return strings.Contains(logged(), "engine event stream broke")
+	})
+	follows(2, "after the ssh sessions were dropped")
+	if code := healthz(); code != http.StatusOK {
+		t.Fatalf("/healthz answers %d after watch followed a change, want 200", code)
+	}
+
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +296,7 @@ func testWatchOverSSH(t *testing.T, srv *testenv.SSHServer, stackName string) {
 		t.Fatal(err)
 	}
 	waitFor(t, 90*time.Second, "/healthz recovers once sshd is back", func() bool { return healthz() == http.StatusOK })
+	follows(1, "after sshd came back")
 }
 
 // TestRemoteSSHFaults: each way ssh can fail says what to do, exit 1.
@@ -269,7 +328,7 @@ func TestRemoteSSHFaults(t *testing.T) {
 // --atomic waits: the deploy fails, says exactly which undo it could not
 // make, and the stack is intact once ssh is back.
 func TestRemoteSSHDroppedMidDeployAtomic(t *testing.T) {
-	name, srv := sshStack(t)
+	_, name, srv := sshStack(t)
 	file := writeRemoteStack(t, 0)
 	if code, out, errw := deckhandRun("deploy", "--timeout", "2m", "-c", file, name); code != 0 {
 		t.Fatalf("deploy v1: exit %d\n%s%s", code, out, errw)
