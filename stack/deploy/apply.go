@@ -310,7 +310,7 @@ func Undo(api WriteAPI, a *Applied, o ApplyOptions) (done, errs []string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			note("restored service "+name, restoreService(ctx, api, c))
+			note(restoredLine(name), restoreService(ctx, api, c))
 		}()
 	}
 	for name, id := range a.Created {
@@ -351,6 +351,9 @@ func Undo(api WriteAPI, a *Applied, o ApplyOptions) (done, errs []string) {
 	}
 	return done, errs
 }
+
+// restoredLine is how Undo lists a service it restored.
+func restoredLine(name string) string { return "restored service " + name }
 
 // updateService writes a service's new spec over the version the plan read.
 // When swarm moved the service's version on without changing its spec (an

@@ -9,15 +9,19 @@ import (
 
 // undoAndWait undoes the run's writes and, when the run waits, waits for
 // the services it restored to converge on their previous spec, reporting
-// each one's end state (on ao.Out and in the returned lines).
+// each one's end state (on ao.Out and in the returned lines). A service
+// whose restore failed is in the message only: it does not run its
+// previous spec, so there is no end state of a restore to report.
 func undoAndWait(api API, applied *Applied, ao ApplyOptions, o Options) ([]string, string) {
 	done, msg := undo(api, applied, ao)
-	if !o.Wait || len(applied.Updated) == 0 {
-		return done, msg
-	}
 	ids := map[string]string{}
 	for name, c := range applied.Updated {
-		ids[name] = c.ID
+		if slices.Contains(done, restoredLine(name)) {
+			ids[name] = c.ID
+		}
+	}
+	if !o.Wait || len(ids) == 0 {
+		return done, msg
 	}
 	// Its own context, like Undo: it also runs after Ctrl-C.
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)

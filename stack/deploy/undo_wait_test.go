@@ -9,6 +9,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
 )
 
 // --atomic's undo waits for the services it restored and reports each
@@ -60,4 +63,46 @@ func TestAtomicUndoWaitKeepsThePendingTimeout(t *testing.T) {
 			t.Errorf("deploy and undo took %s, want about two pending timeouts (%s each)", took, o.PendingTimeout)
 		}
 	})
+}
+
+// restoreFails is the fake engine whose restores (updates back to the
+// previous spec) fail, as when the engine went away mid-run.
+type restoreFails struct{ *fakeEngine }
+
+func (f restoreFails) ServiceUpdate(ctx context.Context, id string, o client.ServiceUpdateOptions) (client.ServiceUpdateResult, error) {
+	if o.RegistryAuthFrom == swarm.RegistryAuthFromPreviousSpec {
+		return client.ServiceUpdateResult{}, errors.New("connection refused")
+	}
+	return f.fakeEngine.ServiceUpdate(ctx, id, o)
+}
+
+// A service whose restore failed is neither waited for nor listed as
+// undone: the result says only what the undo did, and the error what it
+// could not.
+func TestAtomicUndoListsNoFailedRestore(t *testing.T) {
+	f := engineWithTwoImages()
+	var out bytes.Buffer
+	ctx := context.Background()
+	if _, err := Deploy(ctx, f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out)); err != nil {
+		t.Fatal(err)
+	}
+	f.fail["ServiceCreate demo_extra"] = errors.New("no space")
+	o := testOptions(&out)
+	o.Atomic, o.Parallel = true, 1
+	out.Reset()
+	res, err := Deploy(ctx, restoreFails{f}, v2(t, "hello"), o)
+	if err == nil || !strings.Contains(err.Error(), `atomic undo incomplete: restore service "demo_api"`) {
+		t.Fatalf("error = %v, want the restore of demo_api that failed", err)
+	}
+	if strings.Contains(err.Error(), "restored service(s) demo_api") {
+		t.Errorf("the error calls demo_api restored: %v", err)
+	}
+	for _, u := range res.Undone {
+		if strings.Contains(u, "demo_api") {
+			t.Errorf("undone lists demo_api, whose restore failed: %q", res.Undone)
+		}
+	}
+	if strings.Contains(out.String(), "atomic: service demo_api") {
+		t.Errorf("output reports an end state of demo_api, whose restore failed:\n%s", out.String())
+	}
 }
