@@ -325,8 +325,9 @@ func TestRemoteSSHFaults(t *testing.T) {
 }
 
 // TestRemoteSSHDroppedMidDeployAtomic stops sshd while a deploy with
-// --atomic waits: the deploy fails, says exactly which undo it could not
-// make, and the stack is intact once ssh is back.
+// --atomic waits: the deploy exits 1 naming the target, says exactly which
+// undo it could not make and how to make it, its JSON result lists no undo
+// it did not make, and deckhand rollback reaches the stack once ssh is back.
 func TestRemoteSSHDroppedMidDeployAtomic(t *testing.T) {
 	_, name, srv := sshStack(t)
 	file := writeRemoteStack(t, 0)
@@ -346,7 +347,7 @@ func TestRemoteSSHDroppedMidDeployAtomic(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, out, errw := deckhandRun("deploy", "--atomic", "--timeout", "15s", "-c", file, name)
+		code, out, errw := deckhandRun("deploy", "--atomic", "--format", "json", "--timeout", "15s", "-c", file, name)
 		done <- result{code, out, errw}
 	}()
 	time.Sleep(3 * time.Second)
@@ -362,8 +363,24 @@ func TestRemoteSSHDroppedMidDeployAtomic(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if r.code == 0 || !strings.Contains(r.errw, "atomic undo incomplete") || !strings.Contains(r.errw, `restore service "`+name+`_web"`) {
-		t.Errorf("exit %d: want a failure naming the undo it could not make\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errw)
+	web := name + "_web"
+	if r.code != 1 || !strings.Contains(r.errw, "the docker engine at context default ("+srv.Host+") stopped answering") ||
+		!strings.Contains(r.errw, `atomic undo incomplete: restore service "`+web+`"`) || !strings.Contains(r.errw, "roll it back with deckhand rollback") {
+		t.Errorf("exit %d: want 1, naming the target, the undo that could not be made and the fix\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errw)
+	}
+	var res struct {
+		Undone []string `json:"atomic_undo"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &res); err != nil {
+		t.Fatalf("deploy --format json: %v\n%s", err, r.out)
+	}
+	for _, u := range res.Undone {
+		if strings.Contains(u, web) {
+			t.Errorf("atomic_undo lists %s, whose restore failed: %q", web, res.Undone)
+		}
+	}
+	if got := targetOf(t, r.out); got != (engineJSON{Context: "default", Host: srv.Host}) {
+		t.Errorf("the result names target %+v, want %s", got, srv.Host)
 	}
 	// With ssh back, deckhand rollback (which the message advises) reaches
 	// the service again.
