@@ -16,8 +16,9 @@ import (
 	"github.com/deckhand/deckhand/internal/testenv"
 )
 
-// TestCurrentEngineOverTLS runs plan, deploy (with registry auth) and watch
-// on the current engine (API 1.56), reached over TCP with --tlsverify: by
+// TestCurrentEngineOverTLS runs plan, deploy (with registry auth), rollback,
+// live quorum and watch on the current engine (API 1.56), reached over TCP
+// with --tlsverify: by
 // flags, by the environment, by a docker context, and refused with a
 // certificate the engine does not trust. Debian's Engine 20.10 runs the same
 // commands in the other end-to-end tests.
@@ -64,8 +65,26 @@ func TestCurrentEngineOverTLS(t *testing.T) {
 		t.Errorf("plan over TLS by a context after the deploy: exit %d, want 0\n%s%s", code, out, errw)
 	}
 
+	t.Setenv("VERSION", "2")
+	if code, out, errw := deckhandRun("deploy", "--with-registry-auth", "--timeout", "2m", "--context", "tlsctx", "-c", file, name); code != 0 {
+		t.Fatalf("deploy v2 over TLS by a context: exit %d\n%s%s", code, out, errw)
+	}
+	code, out, errw := deckhandRun(append([]string{"rollback", "--timeout", "2m", "--format", "json", name, "web"}, tlsFlags...)...)
+	if code != 0 || !strings.Contains(errw, "rolling back stack "+name+" on "+where) || targetOf(t, out) != (engineJSON{Context: "default", Host: node.TLSHost}) {
+		t.Fatalf("rollback --format json over TLS by flags: exit %d, want 0 naming %s in the output and the JSON\n%s%s", code, where, out, errw)
+	}
+	t.Setenv("VERSION", "1")
+	if code, out, errw := deckhandRun("plan", "--detailed-exitcode", "--context", "tlsctx", "-c", file, name); code != 0 {
+		t.Errorf("plan of v1 after the rollback over TLS: exit %d, want 0\n%s%s", code, out, errw)
+	}
+	code, out, errw = deckhandRun("quorum", "--context", "tlsctx", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"has_quorum": true`) || !strings.Contains(errw, "reading the swarm of context tlsctx ("+node.TLSHost+")") ||
+		targetOf(t, out) != (engineJSON{Context: "tlsctx", Host: node.TLSHost}) {
+		t.Errorf("live quorum --format json over TLS by a context: exit %d, want quorum and the target\n%s%s", code, out, errw)
+	}
+
 	bad := bed.UntrustedTLS()
-	code, out, errw := deckhandRun("quorum", "-H", node.TLSHost, "--tlsverify", "--tlscacert", bad.CA, "--tlscert", bad.Cert, "--tlskey", bad.Key)
+	code, out, errw = deckhandRun("quorum", "-H", node.TLSHost, "--tlsverify", "--tlscacert", bad.CA, "--tlscert", bad.Cert, "--tlskey", bad.Key)
 	if code != 1 || !strings.Contains(errw, "cannot reach the docker engine at "+where) || !strings.Contains(errw, "--tlscacert, --tlscert and --tlskey") {
 		t.Errorf("quorum with a certificate the engine rejects: exit %d, want 1 with the TLS fix\n%s%s", code, out, errw)
 	}
