@@ -18,10 +18,9 @@ import (
 
 // TestCurrentEngineOverTLS runs plan, deploy (with registry auth), rollback,
 // live quorum and watch on the current engine (API 1.56), reached over TCP
-// with --tlsverify: by
-// flags, by the environment, by a docker context, and refused with a
-// certificate the engine does not trust. Debian's Engine 20.10 runs the same
-// commands in the other end-to-end tests.
+// with --tlsverify: by flags, by the environment, by a docker context, and
+// refused with a certificate the engine does not trust. Debian's Engine
+// 20.10 runs the same commands in the other end-to-end tests.
 func TestCurrentEngineOverTLS(t *testing.T) {
 	hostEngine := testenv.Engine(t)
 	hostReg := testenv.Registry(t)
