@@ -14,9 +14,11 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// --atomic's undo waits for the services it restored and reports each
-// one's end state.
-func TestAtomicUndoWaitsForRestoredServices(t *testing.T) {
+// failedAtomicDeploy deploys v1 on a fake engine, then v2 with --atomic
+// through the engine wrap makes of it; v2's new service cannot be created,
+// so the run undoes what it did. It returns v2's result, output and error.
+func failedAtomicDeploy(t *testing.T, wrap func(*fakeEngine) API) (*Result, string, error) {
+	t.Helper()
 	f := engineWithTwoImages()
 	var out bytes.Buffer
 	ctx := context.Background()
@@ -27,12 +29,19 @@ func TestAtomicUndoWaitsForRestoredServices(t *testing.T) {
 	o := testOptions(&out)
 	o.Atomic, o.Parallel = true, 1
 	out.Reset()
-	res, err := Deploy(ctx, f, v2(t, "hello"), o)
+	res, err := Deploy(ctx, wrap(f), v2(t, "hello"), o)
+	return res, out.String(), err
+}
+
+// --atomic's undo waits for the services it restored and reports each
+// one's end state.
+func TestAtomicUndoWaitsForRestoredServices(t *testing.T) {
+	res, out, err := failedAtomicDeploy(t, func(f *fakeEngine) API { return f })
 	if err == nil {
 		t.Fatal("the deploy did not fail")
 	}
-	if !strings.Contains(out.String(), "atomic: service demo_api converged on its previous spec") {
-		t.Errorf("output does not report demo_api's end state:\n%s", out.String())
+	if !strings.Contains(out, "atomic: service demo_api converged on its previous spec") {
+		t.Errorf("output does not report demo_api's end state:\n%s", out)
 	}
 	if !slices.Contains(res.Undone, "service demo_api converged on its previous spec") {
 		t.Errorf("undone = %v", res.Undone)
@@ -80,17 +89,7 @@ func (f restoreFails) ServiceUpdate(ctx context.Context, id string, o client.Ser
 // undone: the result says only what the undo did, and the error what it
 // could not.
 func TestAtomicUndoListsNoFailedRestore(t *testing.T) {
-	f := engineWithTwoImages()
-	var out bytes.Buffer
-	ctx := context.Background()
-	if _, err := Deploy(ctx, f, loadInput(t, "demo", "simple.yml", nil), testOptions(&out)); err != nil {
-		t.Fatal(err)
-	}
-	f.fail["ServiceCreate demo_extra"] = errors.New("no space")
-	o := testOptions(&out)
-	o.Atomic, o.Parallel = true, 1
-	out.Reset()
-	res, err := Deploy(ctx, restoreFails{f}, v2(t, "hello"), o)
+	res, out, err := failedAtomicDeploy(t, func(f *fakeEngine) API { return restoreFails{f} })
 	if err == nil || !strings.Contains(err.Error(), `atomic undo incomplete: restore service "demo_api"`) {
 		t.Fatalf("error = %v, want the restore of demo_api that failed", err)
 	}
@@ -102,7 +101,7 @@ func TestAtomicUndoListsNoFailedRestore(t *testing.T) {
 			t.Errorf("undone lists demo_api, whose restore failed: %q", res.Undone)
 		}
 	}
-	if strings.Contains(out.String(), "atomic: service demo_api") {
-		t.Errorf("output reports an end state of demo_api, whose restore failed:\n%s", out.String())
+	if strings.Contains(out, "atomic: service demo_api") {
+		t.Errorf("output reports an end state of demo_api, whose restore failed:\n%s", out)
 	}
 }
