@@ -67,6 +67,13 @@ func (s *Stack) takeDependencies(srcs []source) error {
 			case cond == ConditionCompleted && !isJob(target):
 				errs = append(errs, &DependencyError{Dependant: key, Entry: d, Problem: fmt.Sprintf(
 					"it waits for %q to complete (%s), which only a job does: give %q deploy.mode: replicated-job, or depend on it with condition: service_started or service_healthy", dep, cond, dep)})
+			case cond == ConditionHealthy && healthcheckDisabled(target):
+				errs = append(errs, &DependencyError{Dependant: key, Entry: d, Problem: fmt.Sprintf(
+					"it waits for %q to be healthy (%s), whose healthcheck is disabled: give %q a healthcheck, or depend on it with condition: service_started", dep, cond, dep)})
+			case cond == ConditionHealthy && target.HealthCheck == nil:
+				// Its image may have a HEALTHCHECK, which the file cannot show.
+				s.Warnings = append(s.Warnings, Warning{Position: d.Position, Service: key, Key: "depends_on",
+					Message: fmt.Sprintf("service %q waits for %q to be healthy, which has no healthcheck in the file: swarm counts a task running only once its healthcheck passed, so this waits for health only if the image of %q has a HEALTHCHECK; otherwise it waits for its tasks to run", key, dep, dep)})
 			}
 			deps[key] = append(deps[key], d)
 		}
@@ -82,6 +89,13 @@ func (s *Stack) takeDependencies(srcs []source) error {
 		s.DependsOn = deps
 	}
 	return nil
+}
+
+// healthcheckDisabled reports whether a service turns off any healthcheck,
+// its image's included (disable: true, or test: ["NONE"]).
+func healthcheckDisabled(svc types.ServiceConfig) bool {
+	hc := svc.HealthCheck
+	return hc != nil && (hc.Disable || len(hc.Test) > 0 && hc.Test[0] == "NONE")
 }
 
 // isJob reports whether a service runs to completion: a replicated or

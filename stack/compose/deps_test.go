@@ -23,6 +23,7 @@ func TestDependsOnTakenFromProject(t *testing.T) {
 	st, err := loadFile(t, `services:
   db:
     image: db:1
+    healthcheck: {test: ["CMD", "/db", "-ping"]}
   migrate:
     image: m:1
     deploy: {mode: replicated-job}
@@ -55,12 +56,12 @@ func TestDependsOnTakenFromProject(t *testing.T) {
 		t.Errorf("rendered stack has depends_on:\n%s", doc)
 	}
 	want := map[string][]Dependency{
-		"migrate": {{Service: "db", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 8, Column: 7}}},
+		"migrate": {{Service: "db", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 9, Column: 7}}},
 		"api": {
-			{Service: "db", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 12, Column: 7}},
-			{Service: "migrate", Condition: ConditionCompleted, Position: Position{File: "stack.yml", Line: 14, Column: 7}},
+			{Service: "db", Condition: ConditionHealthy, Position: Position{File: "stack.yml", Line: 13, Column: 7}},
+			{Service: "migrate", Condition: ConditionCompleted, Position: Position{File: "stack.yml", Line: 15, Column: 7}},
 		},
-		"web": {{Service: "api", Condition: ConditionStarted, Position: Position{File: "stack.yml", Line: 18, Column: 5}}},
+		"web": {{Service: "api", Condition: ConditionStarted, Position: Position{File: "stack.yml", Line: 19, Column: 5}}},
 	}
 	for k, w := range want {
 		if !slices.Equal(st.DependsOn[k], w) {
@@ -208,5 +209,37 @@ func TestDependsOnOptionalServiceNotDeployedIsDropped(t *testing.T) {
 	}
 	if w := st.Warnings[i]; w.Position != (Position{File: "stack.yml", Line: 5, Column: 7}) || !strings.Contains(w.Message, `"debug"`) {
 		t.Errorf("warning = %+v, want it at stack.yml:5:7 naming debug", w)
+	}
+}
+
+func TestDependsOnHealthOfAServiceWithoutHealthcheck(t *testing.T) {
+	head := "services:\n  api:\n    image: api:1\n    depends_on:\n      db: {condition: service_healthy}\n  db:\n    image: db:1\n"
+	for _, c := range []struct{ name, db, err, warning string }{
+		{"disabled", "    healthcheck:\n      disable: true\n", `stack.yml:5:7: service "api" depends on "db": it waits for "db" to be healthy (service_healthy), whose healthcheck is disabled`, ""},
+		{"test NONE", "    healthcheck:\n      test: [\"NONE\"]\n", "whose healthcheck is disabled", ""},
+		{"none in the file", "", "", `service "api" waits for "db" to be healthy, which has no healthcheck in the file`},
+		{"a healthcheck", "    healthcheck:\n      test: [\"CMD\", \"/db\", \"-ping\"]\n", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, err := loadFile(t, head+c.db)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err = %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var warned []string
+			for _, w := range st.Warnings {
+				if strings.Contains(w.Message, "to be healthy") {
+					warned = append(warned, w.Message)
+				}
+			}
+			if c.warning == "" && len(warned) > 0 || c.warning != "" && (len(warned) != 1 || !strings.Contains(warned[0], c.warning)) {
+				t.Errorf("health warnings %q, want %q", warned, c.warning)
+			}
+		})
 	}
 }
