@@ -576,6 +576,7 @@ func TestAssess(t *testing.T) {
 		return s
 	}
 	slot := func(t swarm.Task, n int) swarm.Task { t.Slot = n; return t }
+	version := func(t swarm.Task, index uint64) swarm.Task { t.Version.Index = index; return t }
 	cases := []struct {
 		name  string
 		svc   swarm.Service
@@ -586,6 +587,8 @@ func TestAssess(t *testing.T) {
 		{"one of two", svc(func(*swarm.Service) {}), []swarm.Task{slot(running, 1)}, stateProgressing},
 		{"updating", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateUpdating} }), []swarm.Task{slot(running, 1), slot(running, 2)}, stateProgressing},
 		{"update completed: swarm's monitor watched", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted} }), []swarm.Task{slot(running, 1), slot(running, 2)}, stateDone},
+		{"update back to the spec before: its task, still stopping, reported last", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted} }),
+			[]swarm.Task{slot(running, 2), version(slot(running, 1), 157), version(slot(swarm.Task{DesiredState: swarm.TaskStateShutdown, Status: swarm.TaskStatus{State: swarm.TaskStateShutdown}}, 1), 160)}, stateDone},
 		{"update completed, a task restarting", svc(func(s *swarm.Service) { s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted} }), []swarm.Task{slot(running, 1)}, stateProgressing},
 		{"rolled back", svc(func(s *swarm.Service) {
 			s.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted}
@@ -607,9 +610,9 @@ func TestAssess(t *testing.T) {
 		{"max_attempts used up", svc(func(s *swarm.Service) {
 			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, MaxAttempts: &one}
 		}), []swarm.Task{slot(running, 1), slot(failed, 2), slot(failed, 2)}, stateFailed},
-		{"max_attempts left", svc(func(s *swarm.Service) {
+		{"max_attempts left: the retry runs", svc(func(s *swarm.Service) {
 			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, MaxAttempts: &one}
-		}), []swarm.Task{slot(running, 1), slot(failed, 2), slot(running, 2)}, stateProgressing},
+		}), []swarm.Task{slot(running, 1), version(slot(failed, 2), 1), version(slot(running, 2), 2)}, stateConverged},
 		{"max_attempts within a window: swarm tries again later", svc(func(s *swarm.Service) {
 			s.Spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, MaxAttempts: &one, Window: &minute}
 		}), []swarm.Task{slot(running, 1), slot(failed, 2), slot(failed, 2)}, stateProgressing},

@@ -573,7 +573,7 @@ func latestTasks(tasks []swarm.Task, global bool) []swarm.Task {
 	newest := map[string]swarm.Task{}
 	for _, t := range tasks {
 		key := slotKey(t, global)
-		if cur, ok := newest[key]; !ok || t.Meta.Version.Index > cur.Meta.Version.Index {
+		if cur, ok := newest[key]; !ok || newerTask(t, cur) {
 			newest[key] = t
 		}
 	}
@@ -582,6 +582,21 @@ func latestTasks(tasks []swarm.Task, global bool) []swarm.Task {
 		out = append(out, newest[k])
 	}
 	return out
+}
+
+// newerTask reports whether task a of a slot is newer than task b of the
+// same slot. A task swarm shuts down is older than one it does not: when a
+// spec goes back to the one before (a rollback soon after a deploy), the
+// task of that spec, still stopping, is up to date again, and its last
+// status report, which raises its version, can come after the new task runs.
+func newerTask(a, b swarm.Task) bool {
+	stopping := func(t swarm.Task) bool {
+		return t.DesiredState == swarm.TaskStateShutdown || t.DesiredState == swarm.TaskStateRemove
+	}
+	if sa, sb := stopping(a), stopping(b); sa != sb {
+		return sb
+	}
+	return a.Meta.Version.Index > b.Meta.Version.Index
 }
 
 // lastTaskError is the error of the service's most recently failed task.
