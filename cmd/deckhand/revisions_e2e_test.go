@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/client"
 
+	"github.com/deckhand/deckhand/internal/testbed"
 	"github.com/deckhand/deckhand/internal/testenv"
 	"github.com/deckhand/deckhand/stack/deploy"
 	"github.com/deckhand/deckhand/stack/plan"
@@ -39,10 +41,12 @@ func revisionsStack(worker, secret bool) string {
 	if secret {
 		b.WriteString("    secrets:\n      - api_key\n")
 	}
-	// A one-second update monitor: deploy's wait settles after a second, not five.
-	b.WriteString("    deploy:\n      update_config:\n        order: start-first\n        failure_action: pause\n        monitor: 1s\n")
+	// A health check every half second, not every two, and a one-second
+	// update monitor: deploy's wait settles in about two seconds, not seven.
+	quick := "    healthcheck:\n      interval: 500ms\n    deploy:\n      update_config:\n        order: start-first\n        failure_action: pause\n        monitor: 1s\n"
+	b.WriteString(quick)
 	if worker {
-		b.WriteString("  worker:\n    image: ${WORKER_IMAGE}\n")
+		b.WriteString("  worker:\n    image: ${WORKER_IMAGE}\n" + quick)
 	}
 	b.WriteString("configs:\n  motd:\n    file: ./motd.txt\n")
 	if secret {
@@ -51,34 +55,80 @@ func revisionsStack(worker, secret bool) string {
 	return b.String()
 }
 
-// TestRevisionsE2E drives revisions through the command line on the real
-// swarm: five deploys with changes (image, env, config file, a removed
-// service, a secret) after the first, then history, diff, status, rollback
-// to revision 2 (every spec equal to revision 2's, field by field), rollback
-// to the latest, and promotion to another stack from a revision and from a
-// stack on another docker context.
+// revisionsTarget is a swarm the revisions scenario runs on: the managers
+// deckhand reaches, the client the test inspects the swarm with, and how the
+// nodes reach the test registry.
+type revisionsTarget struct {
+	c *client.Client // inspects the swarm
+	// hosts are the managers' engine addresses (DOCKER_HOST): deckhand
+	// deploys through the first, rolls back to the latest through the last
+	// and reads the history through every one.
+	hosts []string
+	// dockerConfig holds the credentials of the registry as the nodes reach it.
+	dockerConfig string
+	// imageRef turns a reference pushed to the test registry into the one
+	// the nodes pull.
+	imageRef func(hostRef string) string
+	// shared: the swarm outlives the test, which removes its stacks at the end.
+	shared bool
+}
+
+// TestRevisionsE2E runs the revisions scenario on the single-node swarm.
 func TestRevisionsE2E(t *testing.T) {
 	c := testenv.Engine(t)
+	testRevisions(t, revisionsTarget{c: c, hosts: []string{c.DaemonHost()}, dockerConfig: testenv.DockerConfig(t),
+		imageRef: func(ref string) string { return ref }, shared: true})
+}
+
+// TestRevisionsOnTheTestBedE2E runs the revisions scenario on a 3-manager
+// test bed: deploys through node1, the rollback to the latest through node3,
+// and node2 and node3 read the same history as node1.
+func TestRevisionsOnTheTestBedE2E(t *testing.T) {
+	bed := testbed.New(t, testbed.Options{Managers: 3, Registry: true})
+	hosts := make([]string, len(bed.Nodes))
+	for i, n := range bed.Nodes {
+		hosts[i] = n.Host
+	}
+	testRevisions(t, revisionsTarget{c: bed.Client(0), hosts: hosts, dockerConfig: testenv.DockerConfigFor(t, bed.Registry()),
+		imageRef: bed.ImageRef})
+}
+
+// testRevisions drives revisions through the command line on target: five
+// deploys with changes (image, env, config file, a removed service, a
+// secret) after the first, then history, diff, status, rollback to revision
+// 2 (every spec equal to revision 2's, field by field), rollback to the
+// latest through another manager, the same history and no drift through
+// every manager, and promotion to another stack from a revision and from a
+// stack on another docker context.
+func testRevisions(t *testing.T, target revisionsTarget) {
+	host := testenv.Engine(t) // builds and pushes the images
 	reg := testenv.Registry(t)
-	cfg := testenv.DockerConfig(t)
-	t.Setenv("DOCKER_CONFIG", cfg)
+	c := target.c
+	t.Setenv("DOCKER_CONFIG", target.dockerConfig)
 	name, prod := testenv.UniqueName(t), testenv.UniqueName(t)
-	t.Cleanup(func() { removeServices(t, c, name); removeServices(t, c, prod) })
+	if target.shared {
+		t.Cleanup(func() { removeServices(t, c, name); removeServices(t, c, prod) })
+	}
 	repo := reg.Addr + "/deckhand-rev-" + name
-	testenv.BuildImage(t, c, repo+":v1")
-	v1 := testenv.PushImage(t, c, repo+":v1")
+	testenv.BuildImage(t, host, repo+":v1")
+	v1 := target.imageRef(testenv.PushImage(t, host, repo+":v1"))
 	// v2 differs from v1 by a label, so it has its own digest.
 	buildDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(buildDir, "Dockerfile"), []byte("FROM "+repo+":v1\nLABEL deckhand.test.version=2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	onHost := append(os.Environ(), "DOCKER_HOST="+host.DaemonHost())
 	build := exec.Command("docker", "build", "-q", "-t", repo+":v2", buildDir)
-	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	build.Env = append(onHost, "DOCKER_BUILDKIT=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build v2: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("docker", "image", "rm", repo+":v2").Run() })
-	v2 := testenv.PushImage(t, c, repo+":v2")
+	t.Cleanup(func() {
+		rm := exec.Command("docker", "image", "rm", repo+":v2")
+		rm.Env = onHost
+		_ = rm.Run()
+	})
+	v2 := target.imageRef(testenv.PushImage(t, host, repo+":v2"))
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "stack.yml")
@@ -88,19 +138,24 @@ func TestRevisionsE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(args ...string) (int, string, string) {
+	// runOn runs deckhand with DOCKER_HOST set to manager i; run and
+	// must, through the first.
+	runOn := func(i int, args ...string) (int, string, string) {
+		t.Setenv("DOCKER_HOST", target.hosts[i])
 		var out, errw bytes.Buffer
 		code := newCLI(strings.NewReader(""), &out, &errw).run(append([]string{"deckhand"}, args...))
 		return code, out.String(), errw.String()
 	}
-	must := func(args ...string) string {
+	mustOn := func(i int, args ...string) string {
 		t.Helper()
-		code, out, errw := run(args...)
+		code, out, errw := runOn(i, args...)
 		if code != 0 {
-			t.Fatalf("deckhand %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errw)
+			t.Fatalf("deckhand %s through %s: exit %d\n%s%s", strings.Join(args, " "), target.hosts[i], code, out, errw)
 		}
 		return out
 	}
+	run := func(args ...string) (int, string, string) { return runOn(0, args...) }
+	must := func(args ...string) string { t.Helper(); return mustOn(0, args...) }
 	deployed := func(args ...string) {
 		t.Helper()
 		out := must(append([]string{"deploy", "--with-registry-auth", "--timeout", "2m", "-c", file}, args...)...)
@@ -110,14 +165,14 @@ func TestRevisionsE2E(t *testing.T) {
 	}
 
 	// Revision 1, then one change per deploy.
-	t.Setenv("IMAGE", repo+":v1")
-	t.Setenv("WORKER_IMAGE", repo+":v1")
+	t.Setenv("IMAGE", target.imageRef(repo+":v1"))
+	t.Setenv("WORKER_IMAGE", target.imageRef(repo+":v1"))
 	t.Setenv("VERSION", "1")
 	write("motd.txt", "first motd\n")
 	write("key.txt", "s3cr3t-value\n")
 	write("stack.yml", revisionsStack(true, false))
 	deployed(name)
-	t.Setenv("IMAGE", repo+":v2")
+	t.Setenv("IMAGE", target.imageRef(repo+":v2"))
 	deployed(name) // 2: image
 	t.Setenv("VERSION", "2")
 	deployed(name) // 3: env
@@ -200,11 +255,37 @@ func TestRevisionsE2E(t *testing.T) {
 	if out := must("status", name); !strings.Contains(out, "revision: 7 (rollback to 2") {
 		t.Errorf("status after rollback:\n%s", out)
 	}
-	// And back to the latest deploy.
-	must("rollback", "--to", "6", "--timeout", "2m", name)
+	// And back to the latest deploy, through the last manager.
+	last := len(target.hosts) - 1
+	mustOn(last, "rollback", "--to", "6", "--timeout", "2m", name)
 	assertRunsRevision(t, c, name, 6)
 	if out := must("history", name); !strings.Contains(out, "rollback to 6") || !strings.Contains(out, "\n8 ") {
 		t.Errorf("history after two rollbacks:\n%s", out)
+	}
+	// Every other manager reads the same history, and no drift from 8.
+	historyOn := func(i int) deploy.History {
+		t.Helper()
+		var h struct {
+			deploy.History
+			Target engineJSON `json:"target"`
+		}
+		out := mustOn(i, "history", "--format", "json", name)
+		if err := json.Unmarshal([]byte(out), &h); err != nil || h.Target.Host != target.hosts[i] {
+			t.Fatalf("history --format json through %s: %v, or read through %q\n%s", target.hosts[i], err, h.Target.Host, out)
+		}
+		return h.History
+	}
+	want := historyOn(0)
+	if len(want.Revisions) != 8 {
+		t.Errorf("history has %d revisions, want 8", len(want.Revisions))
+	}
+	for i := 1; i <= last; i++ {
+		if got := historyOn(i); !reflect.DeepEqual(got, want) {
+			t.Errorf("history through %s differs from the first manager's:\n got %+v\nwant %+v", target.hosts[i], got, want)
+		}
+		if code, out, errw := runOn(i, "diff", "--detailed-exitcode", name, "8"); code != 0 {
+			t.Errorf("diff 8 against the live stack through %s: exit %d, want 0\n%s%s", target.hosts[i], code, out, errw)
+		}
 	}
 
 	// Promotion: prod runs what revision 1 ran, although the file says v2;

@@ -5,17 +5,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/client"
 
-	"github.com/deckhand/deckhand/internal/testbed"
 	"github.com/deckhand/deckhand/internal/testenv"
 	"github.com/deckhand/deckhand/stack/compose"
-	"github.com/deckhand/deckhand/stack/plan"
 	"github.com/deckhand/deckhand/stack/record"
 	"github.com/deckhand/deckhand/stack/revision"
 )
@@ -55,57 +52,6 @@ func loadQuiet(t testing.TB, name, doc string, env map[string]string) *compose.S
 		t.Fatal(err)
 	}
 	return st
-}
-
-func recordingOn(who string) *RevisionOptions {
-	return &RevisionOptions{Who: record.Who{User: "e2e", Host: who}}
-}
-
-// TestE2EHistoryOnEveryManager records revisions through one manager of a
-// real 3-manager swarm: the others read the same history, and a rollback
-// through another manager continues it.
-func TestE2EHistoryOnEveryManager(t *testing.T) {
-	bed := testbed.New(t, testbed.Options{Managers: 3})
-	ctx := context.Background()
-	var out bytes.Buffer
-	o := Options{ResolveImage: plan.ResolveNever, Wait: false, Out: &out, Revision: recordingOn("node1")}
-	for _, v := range []string{"1", "2", "3"} {
-		st := loadQuiet(t, "hist", quietStack, map[string]string{"IMAGE": "127.0.0.1:5000/never-pulled:1", "VERSION": v, "MOTD": "motd " + v})
-		if _, err := Deploy(ctx, bed.Client(0), st, o); err != nil {
-			t.Fatalf("deploy %s through node1: %v\n%s", v, err, out.String())
-		}
-	}
-	want, err := ReadHistory(ctx, bed.Client(0), "hist")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(want.Revisions) != 3 || want.Revisions[2].Outcome != revision.OutcomeApplied {
-		t.Fatalf("history through node1: %+v", want)
-	}
-	for i := 1; i < 3; i++ {
-		got, err := ReadHistory(ctx, bed.Client(i), "hist")
-		if err != nil {
-			t.Fatalf("history through node%d: %v", i+1, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("history through node%d differs from node1's:\n got %+v\nwant %+v", i+1, got, want)
-		}
-	}
-	o.Revision = recordingOn("node3")
-	res, err := RollbackTo(ctx, bed.Client(2), "hist", 1, o)
-	if err != nil || res.Revision != 4 {
-		t.Fatalf("rollback --to 1 through node3: revision %d, %v\n%s", res.Revision, err, out.String())
-	}
-	h, err := ReadHistory(ctx, bed.Client(1), "hist")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if last := h.Revisions[len(h.Revisions)-1]; len(h.Revisions) != 4 || last.Describe() != "rollback to 1" || last.Who.Host != "node3" {
-		t.Errorf("history through node2 after the rollback: %+v", h.Revisions)
-	}
-	if d, err := Diff(ctx, bed.Client(1), "hist", 1, 0); err != nil || len(d.Changes) != 0 {
-		t.Errorf("diff 1 against the live stack through node2: %+v, %v", d, err)
-	}
 }
 
 // TestE2EKeepRevisionsPrunesRecordsNotVersionsTheyUse: --keep-revisions
