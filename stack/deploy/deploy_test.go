@@ -353,57 +353,44 @@ func TestEngineRejectsServiceMidApply(t *testing.T) {
 	}
 }
 
-func TestRolledBackUpdateExits3(t *testing.T) {
-	for _, atomic := range []bool{false, true} {
-		f := deployV1(t)
-		f.behaviour["demo_api"] = "rollback"
-		var out bytes.Buffer
-		o := testOptions(&out)
-		o.Atomic = atomic
-		res, err := Deploy(context.Background(), f, v2Input(t), o)
-		if !notConverged(err) {
-			t.Fatalf("exit code = %d (%v), want 3", exitCode(err), err)
-		}
-		for _, want := range []string{"demo_api", "rolled back", "non-zero exit"} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("error does not mention %q: %v", want, err)
+// TestSwarmEndedUpdateExits3: an update swarm rolled back, or paused
+// (update_config's failure_action pause), ends the wait at once, exit 3,
+// with swarm's message and the task error. --atomic removes what the run
+// created and restores a paused service (a rolled-back one swarm restored).
+func TestSwarmEndedUpdateExits3(t *testing.T) {
+	for _, c := range []struct {
+		behaviour string
+		want      []string
+	}{
+		{"rollback", []string{"demo_api", "rolled back", "non-zero exit"}},
+		{"paused", []string{"demo_api", "paused", "update paused due to failure", "non-zero exit"}},
+	} {
+		for _, atomic := range []bool{false, true} {
+			f := deployV1(t)
+			before := f.serviceByName("demo_api").Spec
+			f.behaviour["demo_api"] = c.behaviour
+			var out bytes.Buffer
+			o := testOptions(&out)
+			o.Atomic = atomic
+			res, err := Deploy(context.Background(), f, v2Input(t), o)
+			if !notConverged(err) {
+				t.Fatalf("%s, atomic %v: exit code = %d (%v), want 3", c.behaviour, atomic, exitCode(err), err)
 			}
-		}
-		if res.Outcome != OutcomeNotConverged {
-			t.Errorf("outcome = %q", res.Outcome)
-		}
-		if atomic && f.serviceByName("demo_extra") != nil {
-			t.Error("--atomic left the created service")
-		}
-	}
-}
-
-// TestPausedUpdateExits3: an update swarm paused (update_config's
-// failure_action pause) ends the wait at once as "paused", exit 3, with
-// swarm's message and the task error; --atomic restores the service.
-func TestPausedUpdateExits3(t *testing.T) {
-	for _, atomic := range []bool{false, true} {
-		f := deployV1(t)
-		before := f.serviceByName("demo_api").Spec
-		f.behaviour["demo_api"] = "paused"
-		var out bytes.Buffer
-		o := testOptions(&out)
-		o.Atomic = atomic
-		res, err := Deploy(context.Background(), f, v2Input(t), o)
-		if !notConverged(err) {
-			t.Fatalf("atomic %v: exit code = %d (%v), want 3", atomic, exitCode(err), err)
-		}
-		for _, want := range []string{"demo_api", "paused", "update paused due to failure", "non-zero exit"} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("atomic %v: error does not mention %q: %v", atomic, want, err)
+			for _, want := range c.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s, atomic %v: error does not mention %q: %v", c.behaviour, atomic, want, err)
+				}
 			}
-		}
-		if res.Outcome != OutcomeNotConverged {
-			t.Errorf("atomic %v: outcome = %q", atomic, res.Outcome)
-		}
-		restored := reflect.DeepEqual(f.serviceByName("demo_api").Spec, before)
-		if restored != atomic {
-			t.Errorf("atomic %v: the paused service's spec was restored: %v", atomic, restored)
+			if res.Outcome != OutcomeNotConverged {
+				t.Errorf("%s, atomic %v: outcome = %q", c.behaviour, atomic, res.Outcome)
+			}
+			if atomic && f.serviceByName("demo_extra") != nil {
+				t.Errorf("%s: --atomic left the created service", c.behaviour)
+			}
+			restored := reflect.DeepEqual(f.serviceByName("demo_api").Spec, before)
+			if want := atomic || c.behaviour == "rollback"; restored != want {
+				t.Errorf("%s, atomic %v: demo_api back on its spec before the run: %v, want %v", c.behaviour, atomic, restored, want)
+			}
 		}
 	}
 }
