@@ -117,13 +117,7 @@ func testDeployTwice(t *testing.T, file string) {
 		t.Errorf("outcome = %q, want %q", res.Outcome, OutcomeNoChanges)
 	}
 	// The image is resolved once per distinct image, not once per service.
-	n := 0
-	for _, c := range f.calls {
-		if strings.HasPrefix(c, "DistributionInspect ") {
-			n++
-		}
-	}
-	if n != 2 {
+	if n := f.countCalls("DistributionInspect "); n != 2 {
 		t.Errorf("DistributionInspect called %d times over two deploys of 2 services sharing one image, want 2", n)
 	}
 }
@@ -636,15 +630,6 @@ func TestDiffIgnoresEngineDefaults(t *testing.T) {
 }
 
 func TestResolveImageModes(t *testing.T) {
-	count := func(f *fakeEngine) int {
-		n := 0
-		for _, c := range f.calls {
-			if strings.HasPrefix(c, "DistributionInspect ") {
-				n++
-			}
-		}
-		return n
-	}
 	for _, mode := range []plan.ResolveMode{plan.ResolveChanged, plan.ResolveNever} {
 		t.Run(string(mode), func(t *testing.T) {
 			f := engineWithImage()
@@ -653,13 +638,13 @@ func TestResolveImageModes(t *testing.T) {
 			if _, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), o); err != nil {
 				t.Fatal(err)
 			}
-			before := count(f)
+			before := f.countCalls("DistributionInspect ")
 			o.ResolveImage = mode
 			res, err := Deploy(context.Background(), f, loadInput(t, "demo", "simple.yml", nil), o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if count(f) != before {
+			if f.countCalls("DistributionInspect ") != before {
 				t.Errorf("--resolve-image %s asked the registry about an unchanged image", mode)
 			}
 			if res.Outcome != OutcomeNoChanges {
@@ -690,13 +675,7 @@ func TestPrefetchedImagesCountOnlyWhenUsed(t *testing.T) {
 	if res.Outcome != OutcomeConverged {
 		t.Errorf("outcome = %q", res.Outcome)
 	}
-	n := 0
-	for _, c := range f.calls {
-		if c == "DistributionInspect "+testImage {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := f.countCalls("DistributionInspect " + testImage); n != 1 {
 		t.Errorf("%s looked up %d times, want once (prefetched, then reused)", testImage, n)
 	}
 }
@@ -709,12 +688,7 @@ func TestLookupsRunWhileTheStackLoads(t *testing.T) {
 	var out bytes.Buffer
 	o := testOptions(&out)
 	o.PrefetchImages = []string{testImage}
-	lookup := "DistributionInspect " + testImage
-	lookups := func() int {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(slices.DeleteFunc(slices.Clone(f.calls), func(c string) bool { return c != lookup }))
-	}
+	lookups := func() int { return f.countCalls("DistributionInspect " + testImage) }
 	st := loadInput(t, "demo", "simple.yml", nil)
 	duringLoad := 0
 	source := func() (*compose.Stack, error) {

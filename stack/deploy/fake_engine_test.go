@@ -73,6 +73,19 @@ func (f *fakeEngine) record(method, name string) error {
 	return f.fail[method+" "+name]
 }
 
+// countCalls is how many recorded calls start with prefix ("Method name").
+func (f *fakeEngine) countCalls(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *fakeEngine) id(prefix string) string {
 	f.nextID++
 	return fmt.Sprintf("%s%04d", prefix, f.nextID)
